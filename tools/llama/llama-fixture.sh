@@ -32,6 +32,22 @@ builder="$script_dir/build-llama-server.sh"
 generator="$script_dir/make-tiny-model.py"
 [[ -f "$builder" && -f "$generator" ]] || die "missing $builder or $generator"
 
+# The env file is read by simple parsers too, so its values stay unquoted:
+# refuse unusual paths up front (before a possibly long build).
+safe_path() { [[ "$1" =~ ^[A-Za-z0-9_./+@:,=-]+$ ]]; }
+unsafe_path() {
+    die "path '$1' has characters that cannot appear unquoted in an env file;" \
+        "set LLMLAB_CACHE_DIR to a plain path"
+}
+if [[ -n "${LLMLAB_CACHE_DIR:-}" ]]; then
+    cache_root="$LLMLAB_CACHE_DIR"
+elif [[ -n "${XDG_CACHE_HOME:-}" ]]; then
+    cache_root="$XDG_CACHE_HOME/llmlab"
+else
+    cache_root="${HOME:-}/.cache/llmlab"
+fi
+safe_path "$cache_root" || unsafe_path "$cache_root"
+
 cache_dir="$(bash "$builder" --print-dir | tail -n 1)" ||
     die "could not build llama-server (see the messages above)"
 [[ -n "$cache_dir" && -d "$cache_dir" ]] || die "build-llama-server.sh printed no cache directory"
@@ -43,11 +59,8 @@ stamp="$model.generator-sha256"
 [[ -x "$server" ]] || die "$server is missing or not executable"
 [[ -s "$vocab" ]] || die "$vocab is missing"
 
-# The env file is read by simple parsers too, so keep its values unquoted.
 for path in "$server" "$model"; do
-    [[ "$path" =~ ^[A-Za-z0-9_./+@:,=-]+$ ]] ||
-        die "path '$path' has characters that cannot appear unquoted in an env file;" \
-            "set LLMLAB_CACHE_DIR to a plain path"
+    safe_path "$path" || unsafe_path "$path"
 done
 
 # Regenerate the model if it is missing or the generator changed since.
