@@ -901,7 +901,7 @@ int store_foreach_run(Store *s, const RunFilter *f, StoreRunFunc cb, void *userd
         return store_query_runs(s, f, /* id= */ 0, cb, userdata);
 }
 
-static int json_set_string(json_t *o, const char *key, const char *value) {
+static int store_json_set_string(json_t *o, const char *key, const char *value) {
         return json_set(o, key, json_string(value));
 }
 
@@ -910,7 +910,7 @@ static int stored_run_set_optional(json_t *o, const StoredRun *r) {
         int q = 0;
 
         if (r->label)
-                q = q ?: json_set_string(o, "label", r->label);
+                q = q ?: store_json_set_string(o, "label", r->label);
         if (r->job_id > 0)
                 q = q ?: json_set(o, "job", json_integer_u64(r->job_id));
         if (r->error_name)
@@ -936,15 +936,15 @@ json_t *stored_run_to_json(const StoredRun *r) {
         q = q ?: json_set(o, "uid", json_integer(r->uid));
         q = q ?: json_set(o, "created", json_integer_u64(r->created_usec));
         q = q ?: json_set(o, "finished", json_integer_u64(r->finished_usec));
-        q = q ?: json_set_string(o, "model", strempty(r->model));
-        q = q ?: json_set_string(o, "backend", strempty(r->backend));
-        q = q ?: json_set_string(o, "state", strempty(r->state));
+        q = q ?: store_json_set_string(o, "model", strempty(r->model));
+        q = q ?: store_json_set_string(o, "backend", strempty(r->backend));
+        q = q ?: store_json_set_string(o, "state", strempty(r->state));
         if (r->measure)
-                q = q ?: json_set_string(o, "measure", r->measure);
+                q = q ?: store_json_set_string(o, "measure", r->measure);
         q = q ?: json_set(o, "warmup", json_boolean(r->warmup));
         q = q ?: json_set(o, "request", r->request ? json_incref(r->request) : json_object());
-        q = q ?: json_set_string(o, "answer", strempty(r->answer));
-        q = q ?: json_set_string(o, "thinking", strempty(r->thinking));
+        q = q ?: store_json_set_string(o, "answer", strempty(r->answer));
+        q = q ?: store_json_set_string(o, "thinking", strempty(r->thinking));
         q = q ?: json_set(o, "result", r->result ? json_incref(r->result) : json_object());
         q = q ?: stored_run_set_optional(o, r);
         if (q < 0)
@@ -977,11 +977,11 @@ static int stored_run_list_entry(const StoredRun *r, json_t **ret) {
                 return -ENOMEM;
 
         q = q ?: json_set(o, "run", json_integer_u64(r->id));
-        q = q ?: json_set_string(o, "model", r->model);
-        q = q ?: json_set_string(o, "backend", r->backend);
-        q = q ?: json_set_string(o, "state", r->state);
+        q = q ?: store_json_set_string(o, "model", r->model);
+        q = q ?: store_json_set_string(o, "backend", r->backend);
+        q = q ?: store_json_set_string(o, "state", r->state);
         if (r->measure)
-                q = q ?: json_set_string(o, "measure", r->measure);
+                q = q ?: store_json_set_string(o, "measure", r->measure);
         q = q ?: json_set(o, "created", json_integer_u64(r->created_usec));
         q = q ?: json_set(o, "finished", json_integer_u64(r->finished_usec));
         q = q ?: json_set(o, "uid", json_integer(r->uid));
@@ -1285,7 +1285,7 @@ int store_load_benchmarks(Store *s, json_t **ret_array) {
                 if (!json_is_object(b))
                         return log_debug_errno(-EBADMSG, "Stored benchmark %s is not an object.",
                                                column_text(stmt, 0));
-                if (json_set_string(b, "id", column_text(stmt, 0)) < 0 || json_array_append(array, b) < 0)
+                if (store_json_set_string(b, "id", column_text(stmt, 0)) < 0 || json_array_append(array, b) < 0)
                         return -ENOMEM;
         }
 
