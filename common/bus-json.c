@@ -190,10 +190,18 @@ static int read_container(sd_bus_message *m, char type, const char *contents, js
                 if (r < 0)
                         return r;
         } else if (dict) {
+                char entry[64];
+                size_t n = strlen(contents);
+
+                /* contents is "{sv}" (or "{s…}"): the entry's signature is what is inside the braces */
+                if (n < 3 || n - 2 >= sizeof(entry))
+                        return -EINVAL;
+                memcpy(entry, contents + 1, n - 2);
+                entry[n - 2] = '\0';
                 result = json_object();
                 if (!result)
                         return -ENOMEM;
-                while ((r = sd_bus_message_enter_container(m, 'e', contents + 1)) > 0) {
+                while ((r = sd_bus_message_enter_container(m, 'e', entry)) > 0) {
                         const char *key;
                         json_t *v = NULL;
 

@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <systemd/sd-bus.h>
 
+#include "json-util.h"
+
 /* Appends @obj (a JSON object, or NULL for an empty dict) as a{sv}. */
 int bus_message_append_json_dict(sd_bus_message *m, json_t *obj);
 /* Appends a JSON array of objects as aa{sv}. */
@@ -21,6 +23,3 @@ int bus_message_append_json_dict_array(sd_bus_message *m, json_t *array);
 
 /* Reads the next complete value (any type) from @m into a new JSON value. */
 int bus_message_read_json(sd_bus_message *m, json_t **ret);
-
-/* jansson ≥ 2.9 provides json_decrefp() (and json_auto_t); this names it in our style. */
-#define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
