@@ -207,7 +207,12 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
         if (error < 0) {
                 if (c->done_seen)
                         return chat_finish(c); /* complete; the connection closed uncleanly afterwards */
-                (void) backend_transport_error(c->backend, c->url, error, message, &res->error);
+                if (c->first_byte && error == -EPIPE)
+                        (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR,
+                                             "The stream from %s ended without its final object (truncated): %s",
+                                             c->url, strna(message));
+                else
+                        (void) backend_transport_error(c->backend, c->url, error, message, &res->error);
                 return chat_finish(c);
         }
         if (c->error_body) {

@@ -154,8 +154,11 @@ static const sd_bus_vtable job_vtable[] = {
 static int track_handler(sd_bus_track *t, void *userdata) {
         Job *j = userdata;
 
-        log_info("The owner of job %" PRIu64 " left the bus, cancelling it.", j->id);
-        job_cancel(j);
+        j->bus_data = sd_bus_track_unref(j->bus_data); /* see bus-manager.c: track_handler() */
+        if (j->state == JOB_RUNNING) {
+                log_info("The owner of job %" PRIu64 " left the bus, cancelling it.", j->id);
+                job_cancel(j);
+        }
         return 0;
 }
 

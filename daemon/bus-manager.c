@@ -314,8 +314,12 @@ typedef struct StartQuery {
 static int track_handler(sd_bus_track *t, void *userdata) {
         Run *r = userdata;
 
-        log_info("The owner of run %" PRIu64 " left the bus, cancelling it.", r->id);
-        run_cancel(r);
+        /* Done with the track: an empty track left alive would be dispatched again and again. */
+        r->bus_data = sd_bus_track_unref(r->bus_data);
+        if (!run_state_is_final(r->state)) {
+                log_info("The owner of run %" PRIu64 " left the bus, cancelling it.", r->id);
+                run_cancel(r);
+        }
         return 0;
 }
 

@@ -116,6 +116,24 @@ unsigned config_find_line(const char *contents, const char *group, const char *k
         return 0;
 }
 
+/* GKeyFile silently merges a section given twice: find the second header (0 if none). */
+static unsigned find_duplicate_group_line(const char *contents) {
+        g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        unsigned lineno = 0;
+
+        for (const char *p = contents; p && *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t) (nl - p) : strlen(p);
+                g_autofree char *line = g_strstrip(g_strndup(p, n));
+
+                lineno++;
+                if (line_is_group(line, strlen(line)) && !g_hash_table_add(seen, g_strdup(line)))
+                        return lineno;
+                p = nl ? nl + 1 : NULL;
+        }
+        return 0;
+}
+
 /* The first line GKeyFile cannot parse: not blank, not a comment, not a group, not key=value. */
 static unsigned find_syntax_error_line(const char *contents) {
         unsigned lineno = 0;
@@ -327,6 +345,11 @@ static int parse_contents(Parser *p, Config *c) {
                                              gerr->message);
                 return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s: %s", p->path, gerr->message);
         }
+
+        r = (int) find_duplicate_group_line(p->contents);
+        if (r > 0)
+                return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s:%d: this section was already given above",
+                                     p->path, r);
 
         groups = g_key_file_get_groups(p->kf, NULL);
         for (char **g = groups; g && *g; g++) {

@@ -86,12 +86,13 @@ static int acquire_name(sd_bus *bus) {
 }
 
 static int run(int argc, char *argv[]) {
+        /* Freed in reverse order: the manager first, then what it uses. */
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_(polkit_registry_freep) PolkitRegistry *polkit = NULL;
-        _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         g_autoptr(Config) config = NULL;
+        _cleanup_(polkit_registry_freep) PolkitRegistry *polkit = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         LabBus lab_bus = {};
         int r;
 
