@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -35,11 +36,18 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* Only when stderr really is the journal stream ("DEV:INODE" in $JOURNAL_STREAM), as systemd does. */
 static bool use_prefix(void) {
         static int cached = -1;
 
-        if (cached < 0)
-                cached = getenv("JOURNAL_STREAM") != NULL;
+        if (cached < 0) {
+                const char *e = getenv("JOURNAL_STREAM");
+                unsigned long long dev, ino;
+                struct stat st;
+
+                cached = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0 &&
+                         (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+        }
         return cached;
 }
 

@@ -126,7 +126,7 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         Run *r = userdata;
         int k;
 
-        k = bus_check_owner_or_manage(bus_of(r), m, r->uid, error);
+        k = bus_authorize(bus_of(r), m, r->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
         run_cancel(r);
@@ -137,7 +137,7 @@ static int method_get_transcript(sd_bus_message *m, void *userdata, sd_bus_error
         Run *r = userdata;
         int k;
 
-        k = bus_check_owner_or_manage(bus_of(r), m, r->uid, error);
+        k = bus_authorize(bus_of(r), m, r->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
         return sd_bus_reply_method_return(m, "ss", r->answer->str, r->thinking->str);
@@ -168,13 +168,9 @@ static int append_phases(sd_bus_message *reply, Run *r) {
 static int method_get_power_timeline(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Run *r = userdata;
-        uid_t uid;
         int k;
 
-        k = bus_message_sender_uid(m, &uid);
-        if (k < 0)
-                return k;
-        k = bus_check_action(bus_of(r), m, uid == r->uid ? "org.llmlab.read-energy" : "org.llmlab.manage", error);
+        k = bus_authorize(bus_of(r), m, r->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
 
@@ -234,6 +230,9 @@ static const sd_bus_vtable run_vtable[] = {
 int bus_run_register(LabBus *b) {
         int r;
 
+        r = bus_auth_check_vtable(LAB_RUN_IFACE, run_vtable);
+        if (r < 0)
+                return r;
         r = sd_bus_add_fallback_vtable(b->bus, NULL, LAB_RUN_PREFIX, LAB_RUN_IFACE, run_vtable, run_find, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the Run objects: %m");
