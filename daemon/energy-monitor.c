@@ -69,12 +69,19 @@ struct EnergyMonitor {
         uint64_t read_time_ns;
 };
 
+typedef struct ZoneProcesses {
+        EnergyProcess *list;
+        size_t n;
+        bool known; /* the source told at least once */
+} ZoneProcesses;
+
 struct EnergyRecording {
         EnergyMonitor *monitor; /* NULL once stopped */
         EnergyTimeline *timeline;
         size_t n_zones;
-        bool *unavailable; /* per zone: unavailable at the start */
-        bool *lost;        /* per zone: lost during the recording */
+        bool *unavailable;    /* per zone: unavailable at the start */
+        bool *lost;           /* per zone: lost during the recording */
+        ZoneProcesses *procs; /* per zone: processes seen at the start and at the end */
         unsigned wraps_start, wraps_end;
         unsigned gaps_start, gaps_end;
 };
@@ -134,14 +141,19 @@ EnergyStep energy_zone_account(EnergyZone *z, uint64_t raw, uint64_t t_ns, bool 
 
         if (!z->have_last)
                 step = ENERGY_STEP_FIRST;
-        else {
+        else if (z->kind == ENERGY_ZONE_INTEGRATED_POWER) {
                 dt = t_ns > z->last_t_ns ? t_ns - z->last_t_ns : 0;
-                if (z->kind == ENERGY_ZONE_INTEGRATED_POWER)
-                        step = account_power(z, raw, dt);
-                else
-                        step = account_counter(z, raw, dt, rebase);
+                step = account_power(z, raw, dt);
+        } else {
+                /* A counter that the hardware refreshes more slowly than it is read (NVML, batteries)
+                 * stays flat, then jumps by the energy of all the time since it last changed: that
+                 * time, not the last poll interval, bounds what is plausible. */
+                dt = t_ns > z->last_change_t_ns ? t_ns - z->last_change_t_ns : 0;
+                step = account_counter(z, raw, dt, rebase);
         }
 
+        if (!z->have_last || raw != z->last_raw)
+                z->last_change_t_ns = t_ns;
         z->have_last = true;
         z->last_raw = raw;
         z->last_t_ns = MAX(t_ns, z->last_t_ns);
@@ -222,13 +234,19 @@ static uint64_t monitor_now(EnergyMonitor *m) {
         return m->clock ? m->clock(m->clock_userdata) : now_ns(CLOCK_MONOTONIC);
 }
 
-static void monitor_zone_lost(EnergyMonitor *m, EnergyZone *z, int error) {
+static void monitor_zone_lost(EnergyMonitor *m, EnergyZone *z, const EnergyReading *rd) {
         int r;
 
-        r = energy_zone_set_unavailable(z, error);
+        if (rd->reason) {
+                r = energy_zone_set_reason(z, rd->reason);
+                z->available = false;
+        } else
+                r = energy_zone_set_unavailable(z, rd->error);
         if (r < 0)
                 z->available = false;
-        log_warning_errno(error, "Energy zone %s became unreadable, no longer measured: %m", z->id);
+        z->lost = true;
+        log_warning_errno(rd->error, "Energy zone %s became unreadable (%s), no longer measured: %m", z->id,
+                          strna(z->reason));
         history_clear(&m->history);
 }
 
@@ -276,7 +294,7 @@ static uint64_t monitor_snapshot(EnergyMonitor *m) {
                 if (!z->available)
                         continue;
                 if (rd->error < 0)
-                        monitor_zone_lost(m, z, rd->error);
+                        monitor_zone_lost(m, z, rd);
                 else
                         monitor_account(m, z, rd, t);
         }
@@ -485,8 +503,8 @@ static void monitor_log_zones(EnergyMonitor *m) {
                         log_warning("Energy zone %s unavailable: %s (%s)", z->id, strna(z->reason), z->path);
         }
         if (!energy_monitor_can_measure(m))
-                log_warning(
-                        "No readable package or dram energy counter: live energy measurement unavailable.");
+                log_warning("No readable package, dram or GPU energy zone: live energy measurement "
+                            "unavailable.");
 }
 
 int energy_monitor_new(sd_event *e, const char *root, unsigned sample_interval_ms, EnergyMonitor **ret) {
@@ -623,6 +641,87 @@ uint64_t energy_monitor_read_time_ns(EnergyMonitor *m) {
 
 /* ---- recordings ---------------------------------------------------------------------------------- */
 
+static void monitor_zone_owner(EnergyMonitor *m, size_t zone, EnergySource **ret_s, size_t *ret_i) {
+        for (size_t s = 0; s < m->n_sources; s++) {
+                if (zone < m->sources[s]->n_zones) {
+                        *ret_s = m->sources[s];
+                        *ret_i = zone;
+                        return;
+                }
+                zone -= m->sources[s]->n_zones;
+        }
+        *ret_s = NULL;
+        *ret_i = 0;
+}
+
+static int zone_processes_merge(ZoneProcesses *zp, const EnergyProcess *list, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                bool seen = false;
+
+                for (size_t j = 0; j < zp->n && !seen; j++)
+                        if (zp->list[j].pid == list[i].pid) {
+                                zp->list[j].used_memory_bytes =
+                                        list[i].used_memory_bytes != UINT64_MAX &&
+                                                        (zp->list[j].used_memory_bytes == UINT64_MAX ||
+                                                         list[i].used_memory_bytes >
+                                                                 zp->list[j].used_memory_bytes)
+                                                ? list[i].used_memory_bytes
+                                                : zp->list[j].used_memory_bytes;
+                                seen = true;
+                        }
+                if (seen)
+                        continue;
+
+                EnergyProcess *a = reallocarray(zp->list, zp->n + 1, sizeof(EnergyProcess));
+                if (!a)
+                        return -ENOMEM;
+                zp->list = a;
+                zp->list[zp->n++] = list[i];
+        }
+        zp->known = true;
+        return 0;
+}
+
+/* Asks every source that can tell which processes use its zones (GPUs), and remembers them. */
+static void recording_collect_processes(EnergyMonitor *m, EnergyRecording *rec) {
+        for (size_t i = 0; i < rec->n_zones && i < m->n_zones; i++) {
+                _cleanup_free_ EnergyProcess *list = NULL;
+                EnergySource *s;
+                size_t j;
+                int n;
+
+                if (!m->zones[i]->available)
+                        continue;
+                monitor_zone_owner(m, i, &s, &j);
+                if (!s || !s->ops->processes)
+                        continue;
+
+                n = energy_source_processes(s, j, &list);
+                if (n < 0) {
+                        log_debug_errno(n, "Cannot tell the processes using %s: %m", m->zones[i]->id);
+                        continue;
+                }
+                if (zone_processes_merge(&rec->procs[i], list, (size_t) n) < 0)
+                        log_debug("Out of memory while recording the processes using %s.", m->zones[i]->id);
+        }
+}
+
+/* Counters that the hardware refreshes more slowly than they are sampled (or at an unknown rate) are
+ * interpolated between their change points (see energy-timeline.h). */
+static void recording_mark_stepwise(EnergyMonitor *m, EnergyRecording *rec) {
+        for (size_t i = 0; i < m->n_zones; i++) {
+                const EnergyZone *z = m->zones[i];
+                uint64_t max_step;
+
+                if (z->kind != ENERGY_ZONE_COUNTER ||
+                    (z->refresh_ns > 0 && z->refresh_ns <= m->sample_interval_ns))
+                        continue;
+                max_step = z->refresh_ns > 0 ? 2 * z->refresh_ns : ENERGY_STEPWISE_UNKNOWN_MAX_NS;
+                (void) energy_timeline_set_stepwise(rec->timeline, i,
+                                                    MAX(max_step, 2 * m->sample_interval_ns));
+        }
+}
+
 int energy_monitor_start_recording(EnergyMonitor *m, EnergyRecording **ret) {
         _cleanup_(energy_recording_freep) EnergyRecording *rec = NULL;
         int r;
@@ -638,11 +737,13 @@ int energy_monitor_start_recording(EnergyMonitor *m, EnergyRecording **ret) {
         rec->n_zones = m->n_zones;
         rec->unavailable = calloc(MAX(m->n_zones, 1u), sizeof(bool));
         rec->lost = calloc(MAX(m->n_zones, 1u), sizeof(bool));
-        if (!rec->unavailable || !rec->lost)
+        rec->procs = calloc(MAX(m->n_zones, 1u), sizeof(ZoneProcesses));
+        if (!rec->unavailable || !rec->lost || !rec->procs)
                 return -ENOMEM;
         r = energy_timeline_new(m->n_zones, m->summed, &rec->timeline);
         if (r < 0)
                 return r;
+        recording_mark_stepwise(m, rec);
 
         if (m->recordings->len == 0) {
                 /* Freeze the idle window seen so far; the recording's own samples are not idle. */
@@ -664,6 +765,7 @@ int energy_monitor_start_recording(EnergyMonitor *m, EnergyRecording **ret) {
                 return r;
         rec->wraps_start = monitor_sum_wraps(m);
         rec->gaps_start = monitor_sum_gaps(m);
+        recording_collect_processes(m, rec);
 
         r = monitor_arm(m, 0);
         if (r < 0)
@@ -690,6 +792,7 @@ int energy_monitor_stop_recording(EnergyMonitor *m, EnergyRecording *rec) {
                 return -EALREADY;
 
         r = monitor_sample(m, &t);
+        recording_collect_processes(m, rec);
         recording_detach(m, rec);
 
         if (m->recordings->len == 0) {
@@ -707,10 +810,27 @@ EnergyRecording *energy_recording_free(EnergyRecording *rec) {
         if (rec->monitor)
                 (void) energy_monitor_stop_recording(rec->monitor, rec);
         energy_timeline_free(rec->timeline);
+        for (size_t i = 0; rec->procs && i < rec->n_zones; i++)
+                free(rec->procs[i].list);
+        free(rec->procs);
         free(rec->unavailable);
         free(rec->lost);
         free(rec);
         return NULL;
+}
+
+int energy_recording_processes(EnergyRecording *rec, size_t zone, const EnergyProcess **ret, size_t *ret_n) {
+        assert(rec && ret && ret_n);
+
+        if (zone >= rec->n_zones || !rec->procs[zone].known)
+                return -EOPNOTSUPP;
+        *ret = rec->procs[zone].list;
+        *ret_n = rec->procs[zone].n;
+        return 0;
+}
+
+bool energy_recording_zone_measured(EnergyRecording *rec, size_t zone) {
+        return zone < rec->n_zones && !rec->unavailable[zone] && !rec->lost[zone];
 }
 
 const EnergyTimeline *energy_recording_timeline(EnergyRecording *rec) {
@@ -896,6 +1016,21 @@ static int json_set(json_t *o, const char *key, json_t *v) {
         return v && json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
 }
 
+const char *energy_zone_state(const EnergyZone *z) {
+        return z->available ? "available" : z->lost ? "lost" : "unavailable";
+}
+
+int energy_zone_json_add_resolution(json_t *o, const EnergyZone *z) {
+        int r = 0;
+
+        if (z->resolution > 0)
+                r |= json_set(o, z->kind == ENERGY_ZONE_COUNTER ? "resolution_uj" : "resolution_uw",
+                              json_integer((json_int_t) z->resolution));
+        if (z->refresh_ns > 0)
+                r |= json_set(o, "refresh_ms", json_real((double) z->refresh_ns / (double) NSEC_PER_MSEC));
+        return r != 0 ? -ENOMEM : 0;
+}
+
 static json_t *zone_json(const EnergyZone *z) {
         _cleanup_json_ json_t *o = json_object();
         int r = 0;
@@ -903,18 +1038,26 @@ static json_t *zone_json(const EnergyZone *z) {
         if (!o)
                 return NULL;
 
+        /* Source-specific facts first, so that they cannot override the common keys. */
+        if (z->info && json_object_update(o, z->info) < 0)
+                return NULL;
+
         r |= json_set(o, "id", json_string(z->id));
         r |= json_set(o, "source", json_string(z->source));
         r |= json_set(o, "kind", json_string(energy_zone_kind_to_string(z->kind)));
         r |= json_set(o, "domain", json_string(energy_domain_to_string(z->domain)));
+        r |= json_set(o, "summed", json_boolean(z->summed));
         r |= json_set(o, "nested", json_boolean(!z->summed));
         r |= json_set(o, "available", json_boolean(z->available));
+        r |= json_set(o, "state", json_string(energy_zone_state(z)));
         r |= json_set(o, "name", json_string(z->name));
         if (!z->available)
                 r |= json_set(o, "reason", json_string(z->reason ?: "unavailable"));
         if (z->socket >= 0)
                 r |= json_set(o, "socket", json_integer(z->socket));
-        if (r != 0)
+        if (z->device >= 0)
+                r |= json_set(o, "device", json_integer(z->device));
+        if (r != 0 || energy_zone_json_add_resolution(o, z) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

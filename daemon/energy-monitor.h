@@ -40,6 +40,8 @@
 #define ENERGY_IDLE_SETTLE_MS_DEFAULT     2000u
 #define ENERGY_PLAUSIBLE_MAX_W            5000u
 #define ENERGY_PLAUSIBLE_SLACK_NS         (10 * NSEC_PER_MSEC)
+/* How far back the jump of a stepwise counter whose refresh period is unknown may be spread. */
+#define ENERGY_STEPWISE_UNKNOWN_MAX_NS (60 * NSEC_PER_SEC)
 
 typedef struct EnergyMonitor EnergyMonitor;
 typedef struct EnergyRecording EnergyRecording;
@@ -72,7 +74,7 @@ int energy_monitor_set_clock(EnergyMonitor *m, energy_clock_fn clock, void *user
 /* IdleWindowSec and the settle time after a recording. */
 void energy_monitor_set_idle_window(EnergyMonitor *m, uint64_t window_ns, uint64_t settle_ns);
 
-/* At least one summed zone (package or dram) is available. */
+/* At least one summed zone (package, dram or discrete GPU) is available. */
 bool energy_monitor_can_measure(EnergyMonitor *m);
 size_t energy_monitor_n_zones(EnergyMonitor *m);
 const EnergyZone *energy_monitor_zone(EnergyMonitor *m, size_t i);
@@ -85,9 +87,18 @@ uint64_t energy_monitor_poll_period_ns(EnergyMonitor *m);
 uint64_t energy_monitor_n_reads(EnergyMonitor *m);
 uint64_t energy_monitor_read_time_ns(EnergyMonitor *m);
 
-/* The EnergySources property: one object per zone with id, source, kind, domain, nested (= not
- * summed), available, reason (when not available), name, socket (when known). */
+/* The EnergySources property: one object per zone with id, source, kind ("counter" or
+ * "integrated-power"), domain, summed, nested (= not summed), available, state ("available",
+ * "unavailable" since start-up, or "lost": became unreadable later), reason (when not available),
+ * name, socket and device (when known), resolution_uj (counters) or resolution_uw (integrated power),
+ * refresh_ms (when known), plus the source's own facts (GPUs: uuid, power_limit_w, pci, driver,
+ * fallback, …). */
 json_t *energy_monitor_sources_json(EnergyMonitor *m);
+
+/* "available", "unavailable" or "lost". */
+const char *energy_zone_state(const EnergyZone *z);
+/* Adds resolution_uj / resolution_uw and refresh_ms (when known) to @o. */
+int energy_zone_json_add_resolution(json_t *o, const EnergyZone *z);
 /* GetEnergyStatus: {sources: [… + energy_uj (available zones only), wraps, resets, gaps],
  * idle_w (when known), idle_zones: {id: W}, measuring}. */
 json_t *energy_monitor_status_json(EnergyMonitor *m);
@@ -108,6 +119,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EnergyRecording *, energy_recording_free);
 
 const EnergyTimeline *energy_recording_timeline(EnergyRecording *rec);
 bool energy_recording_is_active(EnergyRecording *rec);
+/* Zone @zone was available from the start to the end of the recording (its energy is known). */
+bool energy_recording_zone_measured(EnergyRecording *rec, size_t zone);
+/* The processes seen using zone @zone (a GPU) at the start or the end of the recording, each pid
+ * once (borrowed, valid until the recording is freed). -EOPNOTSUPP when its source cannot tell. */
+int energy_recording_processes(EnergyRecording *rec, size_t zone, const EnergyProcess **ret, size_t *ret_n);
+
 /* Wraps and gaps seen while recording, all zones together. */
 unsigned energy_recording_wraps(EnergyRecording *rec);
 unsigned energy_recording_gaps(EnergyRecording *rec);

@@ -30,8 +30,9 @@
 /* After macro.h: GLib redefines MIN/MAX/CLAMP (equivalently), macro.h does not #undef CLAMP. */
 #include <glib.h>
 
-#define RAPL_SOURCE    "rapl"
-#define RAPL_MAX_DEPTH 4
+#define RAPL_SOURCE     "rapl"
+#define RAPL_MAX_DEPTH  4
+#define RAPL_REFRESH_NS (1 * NSEC_PER_MSEC)
 
 typedef struct RaplDir {
         char *path; /* resolved */
@@ -411,6 +412,9 @@ static int rapl_add_zone(EnergySource *s, const RaplSpec *spec) {
         z->socket = spec->socket;
         z->kind = ENERGY_ZONE_COUNTER;
         z->summed = z->domain == ENERGY_DOMAIN_PACKAGE || z->domain == ENERGY_DOMAIN_DRAM;
+        /* energy_uj is in µJ; the hardware updates the counter about every millisecond. */
+        z->resolution = 1;
+        z->refresh_ns = RAPL_REFRESH_NS;
 
         r = rapl_zone_open(z, spec);
         if (r < 0)

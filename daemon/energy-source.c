@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "energy-source.h"
 #include "sysfs.h"
 
+/* RAPL first: the CPU zones keep their indices whatever else is found. */
 const EnergySourceOps *const energy_source_builtin[] = {
         &energy_rapl_ops,
+        &energy_nvml_ops,
+        &energy_hwmon_ops,
+        &energy_battery_ops,
 };
 const size_t energy_source_builtin_count = ELEMENTSOF(energy_source_builtin);
 
@@ -62,6 +69,7 @@ int energy_zone_new(const char *source, const char *id, const char *name, Energy
                 return -ENOMEM;
         z->fd = -EBADF;
         z->socket = -1;
+        z->device = -1;
         z->source = source;
         z->domain = ENERGY_DOMAIN_OTHER;
         z->kind = ENERGY_ZONE_COUNTER;
@@ -87,6 +95,7 @@ EnergyZone *energy_zone_free(EnergyZone *z) {
         free(z->name);
         free(z->path);
         free(z->reason);
+        json_decref(z->info);
         free(z);
         return NULL;
 }
@@ -115,6 +124,37 @@ int energy_zone_set_unavailable(EnergyZone *z, int error) {
         z->reason = s;
         z->available = false;
         return 0;
+}
+
+int energy_zone_set_unavailablef(EnergyZone *z, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        z->available = false;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+
+        free(z->reason);
+        z->reason = s;
+        return 0;
+}
+
+int energy_zone_set_info(EnergyZone *z, const char *key, json_t *v) {
+        if (!v)
+                return -ENOMEM;
+        if (!z->info) {
+                z->info = json_object();
+                if (!z->info) {
+                        json_decref(v);
+                        return -ENOMEM;
+                }
+        }
+        return json_object_set_new(z->info, key, v) < 0 ? -ENOMEM : 0;
 }
 
 uint64_t energy_counter_poll_period_ns(uint64_t max_range_uj) {
@@ -176,4 +216,24 @@ int energy_source_read(EnergySource *s, uint64_t t_ns, EnergyReading *ret) {
         for (size_t i = 0; i < s->n_zones; i++)
                 ret[i] = (EnergyReading){.error = -ENODEV};
         return s->ops->read(s, t_ns, ret);
+}
+
+int energy_source_processes(EnergySource *s, size_t zone, EnergyProcess **ret) {
+        assert(s && ret);
+
+        *ret = NULL;
+        if (!s->ops->processes || zone >= s->n_zones)
+                return -EOPNOTSUPP;
+        return s->ops->processes(s, zone, ret);
+}
+
+void energy_process_read_comm(EnergyProcess *p) {
+        _cleanup_free_ char *path = NULL, *comm = NULL;
+
+        p->comm[0] = '\0';
+        if (asprintf(&path, "/proc/%" PRIu32 "/comm", p->pid) < 0)
+                return;
+        if (sysfs_read_string(path, &comm) < 0)
+                return;
+        snprintf(p->comm, sizeof(p->comm), "%s", comm);
 }

@@ -3,9 +3,9 @@
 
 /* The energy source interface and the zone model.
  *
- * An EnergySource (RAPL via powercap now; later NVML, hwmon GPUs, batteries) is a C struct of
- * function pointers, EnergySourceOps, plus the zones it found when probed. A zone is one thing that
- * can be measured: a RAPL domain of one socket, a GPU, a battery. Zones come in two kinds:
+ * An EnergySource (RAPL via powercap, NVIDIA GPUs via NVML, AMD/Intel GPUs via hwmon, batteries) is a C
+ * struct of function pointers, EnergySourceOps, plus the zones it found when probed. A zone is one thing
+ * that can be measured: a RAPL domain of one socket, a GPU, a battery. Zones come in two kinds:
  *
  *   counter           the hardware keeps a cumulative energy counter; the source returns its raw
  *                     value in µJ. It may wrap (max_range_uj > 0) and may be reset.
@@ -16,7 +16,14 @@
  * recordings live in energy-monitor.c, one place for every source.
  *
  * Ids are stable across boots and unique across sockets: "<source>:<zone>", e.g. "rapl:package-0",
- * "rapl:dram-1" (the dram of socket 1), "rapl:core-0", "rapl:psys". */
+ * "rapl:dram-1" (the dram of socket 1), "rapl:core-0", "rapl:psys", "nvml:gpu-0" (NVML index 0),
+ * "hwmon:gpu-0" (the first amdgpu/i915/xe device by PCI address), "battery:BAT0".
+ *
+ * What is summed (the machine total over non-overlapping components): every CPU package, every dram
+ * and every discrete GPU. psys and batteries measure (almost) the whole system: they are reported as
+ * cross-checks, and the part of them that the components do not explain is reported per result. */
+
+#include <jansson.h>
 
 #include "macro.h"
 
@@ -54,15 +61,29 @@ typedef struct EnergyZone {
         const char *source; /* the source's ops->name (static) */
         EnergyDomain domain;
         int socket; /* CPU socket (package index), -1 when not applicable */
+        int device; /* GPU index within its source, -1 when not applicable */
         EnergyZoneKind kind;
-        /* Part of the machine total: every package (package-N and package-N-die-M) and every dram.
-         * Not summed: core and uncore (already inside their package) and psys (the whole platform,
-         * which contains the packages; reported as a cross-check). */
+        /* Part of the machine total: every package (package-N and package-N-die-M), every dram and
+         * every discrete GPU. Not summed: core and uncore (already inside their package), psys and
+         * batteries (the whole platform or system, reported as cross-checks) and GPUs that share
+         * their power budget with the CPU package (APUs). */
         bool summed;
-        char *path; /* where the value is read (the powercap zone directory) */
+        char *path; /* where the value is read (the powercap zone directory, the hwmon attribute, …) */
 
         bool available;
+        bool lost;    /* was available, then became unreadable (see the monitor) */
         char *reason; /* why not available: "permission denied", "missing", "unreadable: …" */
+
+        /* How fine the value is. resolution: the step of the raw value, µJ for counters, µW for
+         * integrated-power zones (0: unknown). refresh_ns: how often the hardware updates the value,
+         * the documented upper bound (RAPL ~1 ms, NVML energy counters 20–100 ms, NVML power on
+         * Ampere and newer a 1-s average); 0 when unknown (then measured from the recordings). */
+        uint64_t resolution;
+        uint64_t refresh_ns;
+
+        /* Source-specific facts for EnergySources and results (GPU uuid, power limit, PCI address,
+         * driver, why a fallback was taken, …): a JSON object or NULL. Owned. */
+        json_t *info;
 
         /* Counters: the wrap modulus in µJ, 0 when the counter never wraps. For RAPL this is
          * max_energy_range_uj + 1: energy_uj takes every value in [0, max_energy_range_uj], so the
@@ -78,6 +99,7 @@ typedef struct EnergyZone {
         uint64_t total_uj;
         uint64_t last_raw; /* counters: µJ; integrated-power: µW */
         uint64_t last_t_ns;
+        uint64_t last_change_t_ns; /* when the raw value last changed (or was first read) */
         bool have_last;
         double integrated_uj; /* integrated-power zones: the exact running sum (total_uj = floor) */
         unsigned wraps;       /* counter wraps, each accounted */
@@ -98,6 +120,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EnergyZone *, energy_zone_free);
 /* Marks @z unavailable, with the reason derived from @error (see sysfs_error_reason()). */
 int energy_zone_set_unavailable(EnergyZone *z, int error);
 int energy_zone_set_reason(EnergyZone *z, const char *reason);
+/* Marks @z unavailable with a formatted reason. Returns 0, or -ENOMEM (the zone is unavailable
+ * either way). */
+int energy_zone_set_unavailablef(EnergyZone *z, const char *fmt, ...) _printf_(2, 3);
+/* Sets @key of z->info (created on demand); steals @v, also on failure. */
+int energy_zone_set_info(EnergyZone *z, const char *key, json_t *v);
 
 /* The poll period that keeps a counter of modulus @max_range_uj from wrapping twice between two
  * reads: the time it takes to accumulate a quarter of the range at a conservative 500 W, i.e.
@@ -110,10 +137,19 @@ uint64_t energy_counter_poll_period_ns(uint64_t max_range_uj) _const_;
 #define ENERGY_POLL_DESIGN_W 500u /* conservative maximum power of one zone */
 
 typedef struct EnergyReading {
-        uint64_t value; /* counter: raw µJ as the hardware shows it; integrated-power: µW */
-        int error;      /* 0, or the negative errno of a failed read */
-        bool rebase;    /* value comes from another counter than the previous reading (fallback) */
+        uint64_t value;     /* counter: raw µJ as the hardware shows it; integrated-power: µW */
+        int error;          /* 0, or the negative errno of a failed read */
+        const char *reason; /* with error: why, in words (borrowed; copied at once), or NULL to
+                             * derive it from error */
+        bool rebase;        /* value comes from another counter than the previous reading (fallback) */
 } EnergyReading;
+
+/* A process using a device (GPU), as the driver reports it. */
+typedef struct EnergyProcess {
+        uint32_t pid;
+        uint64_t used_memory_bytes; /* UINT64_MAX when unknown */
+        char comm[16];              /* /proc/<pid>/comm when readable, else "" */
+} EnergyProcess;
 
 typedef struct EnergySource EnergySource;
 
@@ -133,6 +169,11 @@ typedef struct EnergySourceOps {
 
         /* Frees s->data (zones and their data are freed by energy_source_free()). May be NULL. */
         void (*free)(EnergySource *s);
+
+        /* The processes using zone @zone (an index into s->zones) now, for sources that can tell
+         * (NVML). Returns the number of processes in *ret (malloc'ed, may be NULL when 0); -EOPNOTSUPP
+         * when the zone cannot tell. May be NULL. */
+        int (*processes)(EnergySource *s, size_t zone, EnergyProcess **ret);
 } EnergySourceOps;
 
 struct EnergySource {
@@ -151,8 +192,16 @@ int energy_source_add_zone(EnergySource *s, EnergyZone *z);
 
 int energy_source_probe(EnergySource *s, const char *sysfs_root);
 int energy_source_read(EnergySource *s, uint64_t t_ns, EnergyReading *ret);
+/* ops->processes, or -EOPNOTSUPP. */
+int energy_source_processes(EnergySource *s, size_t zone, EnergyProcess **ret);
+
+/* Fills p->comm from /proc/<pid>/comm (empty when unreadable). */
+void energy_process_read_comm(EnergyProcess *p);
 
 /* The built-in sources, probed by the monitor in this order. */
 extern const EnergySourceOps energy_rapl_ops;
+extern const EnergySourceOps energy_nvml_ops;
+extern const EnergySourceOps energy_hwmon_ops;
+extern const EnergySourceOps energy_battery_ops;
 extern const EnergySourceOps *const energy_source_builtin[];
 extern const size_t energy_source_builtin_count;

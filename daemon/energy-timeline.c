@@ -20,6 +20,7 @@ typedef struct TimelineBlock {
 struct EnergyTimeline {
         size_t n_zones;
         bool *summed;
+        uint64_t *stepwise; /* n_zones: max_step_ns of stepwise zones, 0 for plain ones */
 
         TimelineBlock *blocks;
         size_t n_blocks;
@@ -75,8 +76,9 @@ int energy_timeline_new(size_t n_zones, const bool *summed, EnergyTimeline **ret
                 return -ENOMEM;
         tl->n_zones = n_zones;
         tl->summed = calloc(MAX(n_zones, 1u), sizeof(bool));
+        tl->stepwise = calloc(MAX(n_zones, 1u), sizeof(uint64_t));
         tl->last = calloc(MAX(n_zones, 1u), sizeof(uint64_t));
-        if (!tl->summed || !tl->last)
+        if (!tl->summed || !tl->stepwise || !tl->last)
                 return energy_timeline_free(tl), -ENOMEM;
         if (summed)
                 memcpy(tl->summed, summed, n_zones * sizeof(bool));
@@ -95,6 +97,7 @@ EnergyTimeline *energy_timeline_free(EnergyTimeline *tl) {
         }
         free(tl->blocks);
         free(tl->summed);
+        free(tl->stepwise);
         free(tl->last);
         free(tl);
         return NULL;
@@ -110,6 +113,17 @@ size_t energy_timeline_n_samples(const EnergyTimeline *tl) {
 
 bool energy_timeline_zone_summed(const EnergyTimeline *tl, size_t zone) {
         return zone < tl->n_zones && tl->summed[zone];
+}
+
+int energy_timeline_set_stepwise(EnergyTimeline *tl, size_t zone, uint64_t max_step_ns) {
+        if (zone >= tl->n_zones)
+                return -EINVAL;
+        tl->stepwise[zone] = max_step_ns;
+        return 0;
+}
+
+uint64_t energy_timeline_zone_stepwise(const EnergyTimeline *tl, size_t zone) {
+        return zone < tl->n_zones ? tl->stepwise[zone] : 0;
 }
 
 static void block_trim(TimelineBlock *b) {
@@ -339,6 +353,75 @@ static void timeline_locate(const EnergyTimeline *tl, uint64_t t_ns, uint64_t *r
                 ret_frac[z] = (double) (next.uj[z] - c.uj[z]) * f;
 }
 
+/* The first sample whose total of @zone is ≥ @v: its index, time and total. -ENOENT when there is none.
+ * Totals never decrease, so the blocks' first samples are searched by bisection. @scratch: n_zones. */
+static int timeline_first_ge(const EnergyTimeline *tl, size_t zone, uint64_t v, uint64_t *scratch,
+                             size_t *ret_index, uint64_t *ret_t_ns, uint64_t *ret_uj) {
+        Cursor c = {.tl = tl, .uj = scratch};
+        size_t lo = 0, hi = tl->n_blocks;
+
+        if (tl->n_samples == 0 || tl->last[zone] < v)
+                return -ENOENT;
+
+        /* The last block whose first sample is below v (or the first block). */
+        while (hi - lo > 1) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (tl->blocks[mid].base[zone] < v)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+
+        cursor_seek_block(&c, lo);
+        while (c.uj[zone] < v)
+                if (!cursor_next(&c))
+                        return -ENOENT;
+
+        *ret_index = cursor_index(&c);
+        *ret_t_ns = c.t_ns;
+        *ret_uj = c.uj[zone];
+        return 0;
+}
+
+/* For a stepwise zone, beyond its last change (first seen at sample @ia, time @ta): the counter has not
+ * been refreshed since. While that tail is shorter than max_step the energy since @ta is estimated at
+ * the rate of the refresh period before it; a longer tail means the zone stopped drawing: flat. */
+static double stepwise_tail(const EnergyTimeline *tl, size_t zone, uint64_t t_ns, size_t ia, uint64_t ta,
+                            uint64_t v, uint64_t *scratch) {
+        uint64_t tp, vp;
+        size_t ip;
+
+        if (ia == 0 || t_ns <= ta || tl->last_t_ns - ta > tl->stepwise[zone])
+                return 0;
+        if (energy_timeline_sample(tl, ia - 1, NULL, scratch) < 0)
+                return 0;
+        if (timeline_first_ge(tl, zone, scratch[zone], scratch, &ip, &tp, &vp) < 0 || ta <= tp || v <= vp)
+                return 0;
+        return (double) (v - vp) * (double) (t_ns - ta) / (double) (ta - tp);
+}
+
+/* For a stepwise zone whose last sample at or before @t_ns holds @v: the energy beyond v at t,
+ * interpolated between the change points around t (see energy-timeline.h); @plain_frac is the plain
+ * interpolation, kept where the two change points are neighbouring samples. */
+static double stepwise_frac(const EnergyTimeline *tl, size_t zone, uint64_t t_ns, uint64_t v,
+                            double plain_frac, uint64_t *scratch) {
+        uint64_t ta, tb, vb, va, s, max_step = tl->stepwise[zone];
+        size_t ia, ib;
+
+        if (timeline_first_ge(tl, zone, v, scratch, &ia, &ta, &va) < 0)
+                return plain_frac;
+        if (timeline_first_ge(tl, zone, v + 1, scratch, &ib, &tb, &vb) < 0)
+                return stepwise_tail(tl, zone, t_ns, ia, ta, v, scratch);
+        if (ib == ia + 1)
+                return plain_frac;
+
+        s = tb > max_step ? MAX(ta, tb - max_step) : ta;
+        if (t_ns <= s || tb <= s)
+                return 0;
+        return (double) (vb - v) * (double) (t_ns - s) / (double) (tb - s);
+}
+
 int energy_timeline_energy_all(const EnergyTimeline *tl, uint64_t t0_ns, uint64_t t1_ns, double *ret_zone_uj,
                                double *ret_summed_uj, uint64_t *ret_t0_ns, uint64_t *ret_t1_ns) {
         _cleanup_free_ uint64_t *b0 = NULL, *b1 = NULL, *scratch = NULL;
@@ -366,6 +449,11 @@ int energy_timeline_energy_all(const EnergyTimeline *tl, uint64_t t0_ns, uint64_
 
         timeline_locate(tl, t0_ns, b0, f0, scratch);
         timeline_locate(tl, t1_ns, b1, f1, scratch);
+        for (size_t z = 0; z < tl->n_zones; z++)
+                if (tl->stepwise[z] > 0) {
+                        f0[z] = stepwise_frac(tl, z, t0_ns, b0[z], f0[z], scratch);
+                        f1[z] = stepwise_frac(tl, z, t1_ns, b1[z], f1[z], scratch);
+                }
 
         for (size_t z = 0; z < tl->n_zones; z++) {
                 double e = (double) (b1[z] - b0[z]) + (f1[z] - f0[z]);
@@ -403,6 +491,46 @@ int energy_timeline_energy_uj(const EnergyTimeline *tl, size_t zone, uint64_t t0
                 return r;
 
         *ret = zone == ENERGY_ALL_SUMMED ? summed : e[zone];
+        return 0;
+}
+
+int energy_timeline_zone_changes(const EnergyTimeline *tl, size_t zone, uint64_t t0_ns, uint64_t t1_ns,
+                                 size_t *ret_n, uint64_t *ret_first_ns, uint64_t *ret_last_ns) {
+        _cleanup_free_ uint64_t *uj = NULL;
+        uint64_t first = 0, last = 0, prev;
+        Cursor c = {.tl = tl};
+        size_t n = 0, block;
+
+        if (zone >= tl->n_zones || t1_ns < t0_ns)
+                return -EINVAL;
+
+        if (tl->n_samples > 0) {
+                uj = calloc(tl->n_zones, sizeof(uint64_t));
+                if (!uj)
+                        return -ENOMEM;
+                c.uj = uj;
+
+                /* Start one block early: the first sample in the window is compared with the one before. */
+                block = timeline_find_block(tl, t0_ns);
+                cursor_seek_block(&c, block > 0 ? block - 1 : 0);
+                prev = c.uj[zone];
+                while (cursor_next(&c) && c.t_ns <= t1_ns) {
+                        if (c.t_ns >= t0_ns && c.uj[zone] != prev) {
+                                if (n == 0)
+                                        first = c.t_ns;
+                                last = c.t_ns;
+                                n++;
+                        }
+                        prev = c.uj[zone];
+                }
+        }
+
+        if (ret_n)
+                *ret_n = n;
+        if (ret_first_ns)
+                *ret_first_ns = first;
+        if (ret_last_ns)
+                *ret_last_ns = last;
         return 0;
 }
 
@@ -504,7 +632,7 @@ int energy_timeline_power_series(const EnergyTimeline *tl, size_t zone, uint64_t
 }
 
 size_t energy_timeline_memory_bytes(const EnergyTimeline *tl) {
-        size_t n = sizeof(EnergyTimeline) + 2 * MAX(tl->n_zones, 1u) * sizeof(uint64_t) +
+        size_t n = sizeof(EnergyTimeline) + 3 * MAX(tl->n_zones, 1u) * sizeof(uint64_t) +
                    tl->allocated_blocks * sizeof(TimelineBlock);
 
         for (size_t i = 0; i < tl->n_blocks; i++)

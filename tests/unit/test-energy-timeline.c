@@ -215,6 +215,71 @@ static void test_compact(void) {
         g_rand_free(rand);
 }
 
+/* A counter refreshed every 50 ms, sampled every 10 ms (zone 0, stepwise), next to one that changes at
+ * every sample (zone 1, plain). */
+static void test_stepwise(void) {
+        _cleanup_(energy_timeline_freep) EnergyTimeline *tl = NULL;
+        bool summed[2] = {true, true};
+        uint64_t t;
+        size_t n = 0;
+        uint64_t first = 0, last = 0;
+
+        tl = timeline(2, summed);
+        g_assert_cmpint(energy_timeline_set_stepwise(tl, 2, 1), ==, -EINVAL);
+        g_assert_cmpint(energy_timeline_set_stepwise(tl, 0, 1000 * MS), ==, 0);
+        g_assert_cmpuint(energy_timeline_zone_stepwise(tl, 0), ==, 1000 * MS);
+        g_assert_cmpuint(energy_timeline_zone_stepwise(tl, 1), ==, 0);
+
+        /* 100 W: zone 0 shows the energy of the last multiple of 50 ms, zone 1 the exact energy; 200
+         * samples span 3 blocks. From 2000 ms on, zone 0 stays flat. */
+        for (t = 0; t <= 2100 * MS; t += 10 * MS) {
+                uint64_t shown = MIN(t, 2000 * MS) / (50 * MS) * (50 * MS);
+
+                append(tl, t, shown / 10, t / 10);
+        }
+
+        /* Between change points the counter is interpolated: exact for constant power. */
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 10 * MS, 30 * MS), 2000000, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 625 * MS, 1315 * MS), 69000000, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 25 * MS, 1940 * MS), 191500000, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 1, 25 * MS, 1940 * MS), 191500000, EPS);
+        /* The sum uses the interpolated values too. */
+        g_assert_cmpfloat_with_epsilon(energy(tl, ENERGY_ALL_SUMMED, 25 * MS, 1940 * MS), 383000000, EPS);
+        /* After the last change (2000 ms) the counter was not refreshed again: a tail shorter than
+         * max_step goes on at the rate of the period before (1950 → 2000 ms: 100 W)… */
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 2000 * MS, 2100 * MS), 10000000, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 1990 * MS, 2100 * MS), 11000000, EPS);
+        /* …a longer one means the zone stopped: flat. */
+        g_assert_cmpint(energy_timeline_set_stepwise(tl, 0, 50 * MS), ==, 0);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 2000 * MS, 2100 * MS), 0, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 1990 * MS, 2100 * MS), 1000000, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 25 * MS, 1940 * MS), 191500000, EPS);
+
+        /* The jump is spread over at most max_step before the change: with 20 ms, E(10..30) is 0
+         * and all of [0, 50]'s energy falls into [30, 50]. */
+        g_assert_cmpint(energy_timeline_set_stepwise(tl, 0, 20 * MS), ==, 0);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 10 * MS, 30 * MS), 0, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 30 * MS, 40 * MS), 2500000, EPS);
+
+        /* Plain again: flat between the samples that show the same value. */
+        g_assert_cmpint(energy_timeline_set_stepwise(tl, 0, 0), ==, 0);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 10 * MS, 30 * MS), 0, EPS);
+        g_assert_cmpfloat_with_epsilon(energy(tl, 0, 40 * MS, 50 * MS), 5000000, EPS);
+
+        /* Changes: zone 0 every 50 ms (40 of them up to 2000 ms), zone 1 at every sample. */
+        g_assert_cmpint(energy_timeline_zone_changes(tl, 0, 0, 2100 * MS, &n, &first, &last), ==, 0);
+        g_assert_cmpuint(n, ==, 40);
+        g_assert_cmpuint(first, ==, 50 * MS);
+        g_assert_cmpuint(last, ==, 2000 * MS);
+        g_assert_cmpint(energy_timeline_zone_changes(tl, 1, 0, 2100 * MS, &n, &first, &last), ==, 0);
+        g_assert_cmpuint(n, ==, 210);
+        g_assert_cmpint(energy_timeline_zone_changes(tl, 0, 640 * MS, 960 * MS, &n, &first, &last), ==, 0);
+        g_assert_cmpuint(n, ==, 7);
+        g_assert_cmpuint(first, ==, 650 * MS);
+        g_assert_cmpuint(last, ==, 950 * MS);
+        g_assert_cmpint(energy_timeline_zone_changes(tl, 2, 0, 1, &n, NULL, NULL), ==, -EINVAL);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -223,6 +288,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/energy-timeline/blocks", test_blocks);
         g_test_add_func("/energy-timeline/power-series", test_power_series);
         g_test_add_func("/energy-timeline/compact", test_compact);
+        g_test_add_func("/energy-timeline/stepwise", test_stepwise);
 
         return g_test_run();
 }
