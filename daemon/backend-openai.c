@@ -24,9 +24,10 @@ struct BackendChat {
         char *url;
         long status;
         GString *error_body;
-        bool first_byte;
-        bool done_seen;    /* data: [DONE] */
-        bool finish_seen;  /* a choice with a finish_reason */
+        bool body_seen;   /* any byte of a 200 body, keep-alive comments included */
+        bool first_event; /* the first event that is not a comment: the "first byte" of the answer */
+        bool done_seen;   /* data: [DONE] */
+        bool finish_seen; /* a choice with a finish_reason */
         uint64_t feed_ns;
         ChatResult result;
 };
@@ -47,7 +48,8 @@ static char *build_chat_body(const ChatRequest *req) {
         _cleanup_json_ json_t *body = NULL, *messages = json_array();
 
         if (!isempty(req->system))
-                json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", req->system));
+                json_array_append_new(messages,
+                                      json_pack("{s:s, s:s}", "role", "system", "content", req->system));
         json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", req->user));
 
         body = json_pack("{s:s, s:O, s:b, s:{s:b}}", "model", req->model, "messages", messages, "stream", 1,
@@ -81,8 +83,8 @@ static void read_usage(BackendChat *c, json_t *usage) {
         r->completion_tokens = json_get_int(usage, "completion_tokens", r->completion_tokens);
         r->cached_tokens = json_get_int(json_object_get(usage, "prompt_tokens_details"), "cached_tokens",
                                         r->cached_tokens);
-        r->reasoning_tokens = json_get_int(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens",
-                                           r->reasoning_tokens);
+        r->reasoning_tokens = json_get_int(json_object_get(usage, "completion_tokens_details"),
+                                           "reasoning_tokens", r->reasoning_tokens);
 }
 
 /* llama.cpp's timings: prompt_ms covers the uncached prompt tokens, predicted_ms first → last token. */
@@ -106,11 +108,19 @@ static void emit(BackendChat *c, json_t *s, bool thinking) {
                 c->cb.on_text(c, json_string_value(s), n, thinking, c->feed_ns, c->userdata);
 }
 
+/* An "error" member that is set: an object or a string ("error": null is no error). */
+static json_t *error_member(json_t *o) {
+        json_t *e = json_object_get(o, "error");
+
+        return json_is_object(e) || json_is_string(e) ? e : NULL;
+}
+
 static int fail_with(BackendChat *c, json_t *err) {
         const char *m = json_is_string(err) ? json_string_value(err) : json_get_string(err, "message");
 
-        return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s backend \"%s\" failed mid-stream: %s",
-                             backend_kind_name(c->backend), c->backend->id, m ?: "unknown error");
+        return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                             "%s backend \"%s\" failed mid-stream: %s", backend_kind_name(c->backend),
+                             c->backend->id, m ?: "unknown error");
 }
 
 static int handle_chunk(BackendChat *c, json_t *o) {
@@ -118,10 +128,10 @@ static int handle_chunk(BackendChat *c, json_t *o) {
         json_t *timings = json_object_get(o, "timings"), *choice, *delta;
 
         if (!json_is_object(o))
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s sent an event that is not a JSON object",
-                                     c->url);
-        if (json_object_get(o, "error"))
-                return fail_with(c, json_object_get(o, "error"));
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s sent an event that is not a JSON object", c->url);
+        if (error_member(o))
+                return fail_with(c, error_member(o));
 
         /* Never index choices[0] blindly: the usage chunk has "choices": []. */
         choice = json_is_array(choices) && json_array_size(choices) > 0 ? json_array_get(choices, 0) : NULL;
@@ -155,8 +165,15 @@ static int on_event(const StreamEvent *ev, void *userdata) {
         _cleanup_json_ json_t *o = NULL;
         json_error_t jerr;
 
+        /* A keep-alive comment proves liveness (the HTTP layer reset its idle timer), nothing more. */
         if (ev->kind == STREAM_EVENT_COMMENT)
-                return 0; /* keep-alive: proves liveness (the HTTP layer reset its idle timer), not a token */
+                return 0;
+        if (!c->first_event) {
+                /* Pings can flow long before the answer: the first real event is its first byte. */
+                c->first_event = true;
+                if (c->cb.on_progress)
+                        c->cb.on_progress(c, CHAT_PROGRESS_FIRST_BYTE, c->feed_ns, c->userdata);
+        }
         if (c->done_seen || (ev->kind == STREAM_EVENT_DATA && ev->size == 0))
                 return 0;
         if (ev->kind == STREAM_EVENT_DATA && ev->size == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
@@ -169,12 +186,13 @@ static int on_event(const StreamEvent *ev, void *userdata) {
         if (ev->kind == STREAM_EVENT_ERROR_FIELD) /* old llama.cpp: "error: {json}" */
                 return fail_with(c, o);
         if (!o)
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s sent invalid JSON: %s (%.60s)",
-                                     c->url, jerr.text, ev->data);
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s sent invalid JSON: %s (%.60s)", c->url, jerr.text, ev->data);
         return handle_chunk(c, o);
 }
 
-static int chat_on_headers(HttpRequest *r, long status, const char *content_type, uint64_t t, void *userdata) {
+static int chat_on_headers(HttpRequest *r, long status, const char *content_type, uint64_t t,
+                           void *userdata) {
         BackendChat *c = userdata;
 
         c->status = status;
@@ -194,16 +212,12 @@ static int chat_on_data(HttpRequest *r, const char *data, size_t size, uint64_t 
                         g_string_append_len(c->error_body, data, (gssize) MIN(size, MAX_ERROR_BODY));
                 return 0;
         }
-        if (!c->first_byte) {
-                c->first_byte = true;
-                if (c->cb.on_progress)
-                        c->cb.on_progress(c, CHAT_PROGRESS_FIRST_BYTE, t, c->userdata);
-        }
+        c->body_seen = true;
         c->feed_ns = t;
         k = stream_parser_feed(c->parser, data, size);
         if (k == -E2BIG)
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s sent an event longer than %u bytes",
-                                     c->url, MAX_EVENT_BYTES);
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s sent an event longer than %u bytes", c->url, MAX_EVENT_BYTES);
         return k;
 }
 
@@ -211,6 +225,22 @@ static void chat_finish(BackendChat *c) {
         if (c->cb.on_done)
                 c->cb.on_done(c, &c->result, c->userdata);
         chat_free(c);
+}
+
+/* The transfer failed before [DONE]: the connection closed right after the headers, or in the
+ * middle of the stream (a killed server), or something else went wrong on the way. */
+static void set_transfer_error(BackendChat *c, int error, const char *message) {
+        LabError *e = &c->result.error;
+
+        if (error != -EPIPE || c->status != 200)
+                (void) backend_transport_error(c->backend, c->url, error, message, e);
+        else if (!c->body_seen)
+                (void) lab_error_set(e, LAB_ERROR_BACKEND_ERROR, "%s answered with an empty response",
+                                     c->url);
+        else
+                (void) lab_error_set(e, LAB_ERROR_BACKEND_ERROR,
+                                     "The stream from %s ended without [DONE] (truncated): %s", c->url,
+                                     strna(message));
 }
 
 static void chat_on_done(HttpRequest *r, int error, long status, const char *message, void *userdata) {
@@ -221,7 +251,7 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
         if (lab_error_is_set(&res->error))
                 return chat_finish(c);
         if (error < 0 && !c->done_seen) {
-                (void) backend_transport_error(c->backend, c->url, error, message, &res->error);
+                set_transfer_error(c, error, message);
                 return chat_finish(c);
         }
         if (c->error_body) {
@@ -234,9 +264,9 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
         c->feed_ns = now_ns(CLOCK_MONOTONIC);
         (void) stream_parser_finish(c->parser);
         if (!lab_error_is_set(&res->error) && !c->done_seen) {
-                if (!c->first_byte)
-                        (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR, "%s answered with an empty response",
-                                             c->url);
+                if (!c->body_seen)
+                        (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR,
+                                             "%s answered with an empty response", c->url);
                 else
                         (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR,
                                              "The stream from %s ended without [DONE] (truncated)", c->url);
@@ -246,7 +276,8 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
         chat_finish(c);
 }
 
-static int openai_chat(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata, BackendChat **ret) {
+static int openai_chat(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata,
+                       BackendChat **ret) {
         static const HttpCallbacks http_cb = {
                 .on_headers = chat_on_headers,
                 .on_data = chat_on_data,
@@ -311,14 +342,14 @@ static json_t *model_entry(Backend *b, json_t *e) {
         return o;
 }
 
-static int parse_models(Backend *b, long status, json_t *json, const char *body, const char *arg, json_t **ret,
-                        LabError *error) {
+static int parse_models(Backend *b, long status, json_t *json, const char *body, const char *arg,
+                        json_t **ret, LabError *error) {
         json_t *data = json_object_get(json, "data"), *e, *out;
         size_t i;
 
         if (!json_is_array(data))
-                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "%s/v1/models: no \"data\" list in the response",
-                                     b->url);
+                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s/v1/models: no \"data\" list in the response", b->url);
         out = json_array();
         json_array_foreach (data, i, e) {
                 json_t *m = model_entry(b, e);
@@ -346,8 +377,8 @@ static bool entry_matches(json_t *e, const char *model) {
         return false;
 }
 
-static int parse_model_info(Backend *b, long status, json_t *json, const char *body, const char *model, json_t **ret,
-                            LabError *error) {
+static int parse_model_info(Backend *b, long status, json_t *json, const char *body, const char *model,
+                            json_t **ret, LabError *error) {
         json_t *data = json_object_get(json, "data"), *e;
         size_t i;
 
@@ -360,8 +391,8 @@ static int parse_model_info(Backend *b, long status, json_t *json, const char *b
                         *ret = o;
                         return 0;
                 }
-        return lab_error_set(error, LAB_ERROR_NO_SUCH_MODEL, "model '%s' not found on %s backend \"%s\"", model,
-                             backend_kind_name(b), b->id);
+        return lab_error_set(error, LAB_ERROR_NO_SUCH_MODEL, "model '%s' not found on %s backend \"%s\"",
+                             model, backend_kind_name(b), b->id);
 }
 
 /* llama-server: /props tells the context actually allocated per slot; merged into the info. */
@@ -372,8 +403,8 @@ typedef struct InfoChain {
         bool replied;
 } InfoChain;
 
-static int parse_props(Backend *b, long status, json_t *json, const char *body, const char *arg, json_t **ret,
-                       LabError *error) {
+static int parse_props(Backend *b, long status, json_t *json, const char *body, const char *arg,
+                       json_t **ret, LabError *error) {
         *ret = json_incref(json_is_object(json) ? json : NULL);
         if (!*ret)
                 return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "no /props");
@@ -421,7 +452,8 @@ static void models_for_info_done(Backend *b, json_t *info, const LabError *error
         orig->cb = NULL;
         orig->destroy = NULL; /* handed over to the chain */
         (void) backend_call(b, "GET", "/props", NULL, NULL, parse_props,
-                            &(BackendReply){ .cb = props_done, .userdata = ch, .destroy = info_chain_destroy }, NULL);
+                            &(BackendReply){.cb = props_done, .userdata = ch, .destroy = info_chain_destroy},
+                            NULL);
 }
 
 static void reply_copy_destroy(void *userdata) {
@@ -435,9 +467,10 @@ static void reply_copy_destroy(void *userdata) {
 static int openai_model_info(Backend *b, const char *model, const BackendReply *reply, HttpRequest **ret) {
         BackendReply *copy = g_memdup2(reply, sizeof(*reply));
 
-        return backend_call(b, "GET", "/v1/models", NULL, model, parse_model_info,
-                            &(BackendReply){ .cb = models_for_info_done, .userdata = copy, .destroy = reply_copy_destroy },
-                            ret);
+        return backend_call(
+                b, "GET", "/v1/models", NULL, model, parse_model_info,
+                &(BackendReply){.cb = models_for_info_done, .userdata = copy, .destroy = reply_copy_destroy},
+                ret);
 }
 
 /* /health: 200 when ready; 503 while loading. Servers without it (404) are still reachable. */
@@ -446,7 +479,8 @@ typedef struct Probe {
         BackendReply reply;
 } Probe;
 
-static void probe_done(int error, long status, json_t *json, const char *body, const char *message, void *userdata) {
+static void probe_done(int error, long status, json_t *json, const char *body, const char *message,
+                       void *userdata) {
         _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         _cleanup_json_ json_t *ok = NULL;
         Probe *p = userdata;
@@ -480,25 +514,26 @@ static int openai_probe(Backend *b, const BackendReply *reply, HttpRequest **ret
         return http_request_json(b->http, &spec, 64U * 1024U, probe_done, p, probe_destroy, ret);
 }
 
-static int parse_tokenize(Backend *b, long status, json_t *json, const char *body, const char *arg, json_t **ret,
-                          LabError *error) {
+static int parse_tokenize(Backend *b, long status, json_t *json, const char *body, const char *arg,
+                          json_t **ret, LabError *error) {
         json_t *tokens = json_object_get(json, "tokens");
         int64_t count = json_get_int(json, "count", -1);
 
         if (count < 0 && json_is_array(tokens))
                 count = (int64_t) json_array_size(tokens);
         if (count < 0)
-                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "%s/tokenize: no tokens in the response", b->url);
+                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s/tokenize: no tokens in the response", b->url);
         *ret = json_pack("{s:I, s:b}", "count", (json_int_t) count, "exact", 1);
         return 0;
 }
 
-static int openai_tokenize(Backend *b, const char *model, const char *text, bool add_special, const BackendReply *reply,
-                           HttpRequest **ret) {
+static int openai_tokenize(Backend *b, const char *model, const char *text, bool add_special,
+                           const BackendReply *reply, HttpRequest **ret) {
         /* llama.cpp reads content/add_special, vLLM model/prompt/add_special_tokens. */
-        _cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "model", model, "content", text,
-                                               "prompt", text, "add_special", add_special, "add_special_tokens",
-                                               add_special, "parse_special", 1);
+        _cleanup_json_ json_t *req =
+                json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "model", model, "content", text, "prompt", text,
+                          "add_special", add_special, "add_special_tokens", add_special, "parse_special", 1);
         g_autofree char *body = json_dumps(req, JSON_COMPACT);
 
         return backend_call(b, "POST", "/tokenize", body, NULL, parse_tokenize, reply, ret);
