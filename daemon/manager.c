@@ -75,11 +75,13 @@ Manager *manager_free(Manager *m) {
                         run_cancel(v);
         }
         g_queue_clear(&m->measure_queue);
+        /* Requests still in flight (a token breakdown, a probe) end here, and their callbacks may still
+         * finish a run: store it, tell its job. So before the jobs, runs and backends go. */
+        m->http = http_client_free(m->http);
         g_hash_table_unref(m->jobs);
         g_hash_table_unref(m->runs);
         sd_event_source_disable_unref(m->probe_timer);
         g_ptr_array_unref(m->backends);
-        http_client_free(m->http);
         prompt_catalog_free(m->prompts);
         energy_monitor_free(m->energy);
         store_free(m->store);
@@ -595,6 +597,13 @@ int manager_create_job(Manager *m, int kind, LabRequest *request, JobOptions *op
         if (!ops) {
                 job_options_done(options);
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "Unknown job kind");
+        }
+        if (kind == JOB_COMPARISON && isempty(q->model) && options->panes) {
+                /* Each pane names its model (required there); the request only carries the shared
+                 * keys. The first pane's model stands in for the template's. */
+                g_free(q->model);
+                q->model = g_strdup(
+                        json_string_value(json_object_get(json_array_get(options->panes, 0), "model")));
         }
         r = lab_request_validate(q, error);
         if (r >= 0)

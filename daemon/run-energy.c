@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "benchmark.h"
+#include "energy-components.h"
 #include "energy-monitor.h"
 #include "json-util.h"
 #include "manager.h"
@@ -171,6 +172,11 @@ json_t *run_energy_live_json(Run *r, const RunPhases *p, double *ret_total_wh) {
         json_set_int(o, "samples", (int64_t) energy_timeline_n_samples(energy_recording_timeline(rec)));
         json_set_int(o, "sample_interval_ms", (int64_t) (energy_monitor_sample_interval_ns(em) / NSEC_PER_MSEC));
         json_set_real(o, "duration_s", seconds(p->start, p->end));
+        (void) energy_components_add_json(o, em, rec, p->start, p->end,
+                                          (const EnergyPhase[]){{"load", p->start, p->load_end},
+                                                                {"prefill", p->load_end, p->prefill_end},
+                                                                {"decode", p->prefill_end, p->end}},
+                                          streq(p->split_method, "none") ? 0 : 3);
         *ret_total_wh = total;
         return o;
 }

@@ -71,6 +71,8 @@ static json_t *timing_json(const Run *r, const RunPhases *p) {
         if (streq(p->split_method, "server-timings")) {
                 if (c->load_ns >= 0)
                         json_set_real(o, "load_ms", (double) c->load_ns / NSEC_PER_MSEC);
+                else /* the server reports no load time: the rest since the request was sent */
+                        json_set_real(o, "load_ms", (double) (p->load_end - p->start) / NSEC_PER_MSEC);
                 json_set_real(o, "prefill_ms", (double) c->prompt_eval_ns / NSEC_PER_MSEC);
                 decode_ms = (double) c->eval_ns / NSEC_PER_MSEC;
         } else {

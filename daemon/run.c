@@ -61,6 +61,7 @@ static void run_free(Run *r) {
                 r->backend->ops->chat_cancel(r->chat);
         energy_recording_free(r->recording);
         sd_event_source_disable_unref(r->flush_timer);
+        sd_event_source_disable_unref(r->overflow_event);
         sd_event_source_disable_unref(r->linger_timer);
         lab_request_free(r->request);
         json_decref(r->model_info);
@@ -143,8 +144,10 @@ static void run_queue_text(Run *r, const char *text, size_t size, bool thinking,
                 return; /* already scheduled */
 
         if (!r->flush_timer) {
-                k = sd_event_add_time(r->manager->event, &r->flush_timer, CLOCK_MONOTONIC, next, 0,
-                                      flush_timer_handler, r);
+                /* Accuracy 0 would be sd-event's default of 250 ms: pending text would wait up to
+                 * a quarter second past its window. */
+                k = sd_event_add_time(r->manager->event, &r->flush_timer, CLOCK_MONOTONIC, next,
+                                      CHUNK_FLUSH_ACCURACY_USEC, flush_timer_handler, r);
                 if (k < 0) {
                         log_warning_errno(k, "Failed to add the chunk timer, flushing at once: %m");
                         return run_flush(r);
@@ -180,9 +183,37 @@ static void on_progress(BackendChat *c, ChatProgress p, uint64_t t, void *userda
         }
 }
 
+static void run_finalize(Run *r, RunState state);
+
+static int overflow_handler(sd_event_source *s, void *userdata) {
+        run_finalize(userdata, RUN_FAILED);
+        return 0;
+}
+
+/* More streamed text than MaxTranscriptBytes: the run fails. Not from inside the backend's
+ * callback, which must not free its own chat: from the next loop iteration, ignoring any text
+ * that arrives meanwhile. */
+static bool run_check_transcript_size(Run *r, size_t size) {
+        unsigned max = r->manager->config->max_transcript_bytes;
+        int k;
+
+        if (lab_error_is_set(&r->error))
+                return false; /* already over */
+        if (r->answer->len + r->thinking->len + size <= max)
+                return true;
+        (void) lab_error_set(&r->error, LAB_ERROR_BACKEND_ERROR,
+                             "The answer is longer than %u bytes (MaxTranscriptBytes=), the run was stopped", max);
+        k = sd_event_add_defer(r->manager->event, &r->overflow_event, overflow_handler, r);
+        if (k < 0)
+                log_error_errno(k, "Failed to schedule the end of run %" PRIu64 ": %m", r->id);
+        return false;
+}
+
 static void on_text(BackendChat *c, const char *text, size_t size, bool thinking, uint64_t t, void *userdata) {
         Run *r = userdata;
 
+        if (!run_check_transcript_size(r, size))
+                return;
         if (thinking) {
                 if (!r->t.first_thinking) {
                         r->t.first_thinking = t;
@@ -203,8 +234,6 @@ static void on_text(BackendChat *c, const char *text, size_t size, bool thinking
         run_queue_text(r, text, size, thinking, t);
 }
 
-static void run_finalize(Run *r, RunState state);
-
 static void on_done(BackendChat *c, ChatResult *result, void *userdata) {
         Run *r = userdata;
 
@@ -217,6 +246,8 @@ static void on_done(BackendChat *c, ChatResult *result, void *userdata) {
                 run_mark_energy(r);
         }
 
+        if (lab_error_is_set(&r->error)) /* over MaxTranscriptBytes */
+                return run_finalize(r, RUN_FAILED);
         if (lab_error_is_set(&r->chat_result.error)) {
                 (void) lab_error_copy(&r->error, &r->chat_result.error);
                 return run_finalize(r, RUN_FAILED);
@@ -238,7 +269,9 @@ static ChatRequest chat_request_for(const Run *r, const char *user) {
         const LabRequest *q = r->request;
         int think = -1;
 
-        if (model_info_has_capability(r->model_info, "thinking"))
+        /* Ollama refuses "think" for models without the capability. OpenAI-compatible servers do not
+         * report it, and ignore chat_template_kwargs a template does not use: always say it. */
+        if (model_info_has_capability(r->model_info, "thinking") || r->backend->ops->kind == BACKEND_KIND_OPENAI)
                 think = q->include_thinking;
         return (ChatRequest){
                 .model = q->model,
@@ -255,6 +288,28 @@ static ChatRequest chat_request_for(const Run *r, const char *user) {
         };
 }
 
+static bool run_in_flight(const Run *r) {
+        return r->state == RUN_LOADING || r->state == RUN_PREFILL || r->state == RUN_DECODING;
+}
+
+/* Provenance: the most other runs in flight at the same time. That number only grows when a run
+ * begins, so it is updated then, for the new run and for every run it joins. */
+static void run_note_concurrency(Run *r) {
+        GHashTableIter it;
+        unsigned n = 0;
+        gpointer v;
+
+        g_hash_table_iter_init(&it, r->manager->runs);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (v != r && run_in_flight(v))
+                        n++;
+        r->concurrent_max = MAX(r->concurrent_max, n);
+        g_hash_table_iter_init(&it, r->manager->runs);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (v != r && run_in_flight(v))
+                        ((Run *) v)->concurrent_max = MAX(((Run *) v)->concurrent_max, n);
+}
+
 int run_begin(Run *r) {
         static const ChatCallbacks callbacks = {
                 .on_progress = on_progress,
@@ -267,6 +322,7 @@ int run_begin(Run *r) {
 
         run_set_queue_position(r, 0);
         run_set_state(r, RUN_LOADING);
+        run_note_concurrency(r);
         (void) getrusage(RUSAGE_SELF, &r->rusage_start);
 
         if (r->measure == MEASURE_LIVE) {
@@ -293,8 +349,10 @@ int run_begin(Run *r) {
 }
 
 static void run_publish(Run *r) {
-        manager_release_measurement(r->manager, r);
+        /* Stored and announced (State, Finished) before the next measured run may begin: no client
+         * ever sees two measured runs active at once. */
         manager_run_finished(r->manager, r);
+        manager_release_measurement(r->manager, r);
 }
 
 static void breakdown_done(Run *r, json_t *breakdown, void *userdata) {

@@ -39,6 +39,8 @@ static inline bool run_state_is_final(RunState s) {
 /* Chunk coalescing: at most one Chunk signal per CHUNK_FLUSH_MS or per CHUNK_MAX_PIECES pieces. */
 #define CHUNK_FLUSH_MS   20U
 #define CHUNK_MAX_PIECES 64U
+/* How late the flush timer may fire (sd-event coalesces timers within this slack). */
+#define CHUNK_FLUSH_ACCURACY_USEC 1000U
 
 typedef struct RunTimes {
         uint64_t created;     /* CLOCK_MONOTONIC ns */
@@ -85,6 +87,7 @@ typedef struct Run {
         uint64_t chunk_seq;
         uint64_t last_flush_usec;
         sd_event_source *flush_timer;
+        sd_event_source *overflow_event; /* fails the run once the transcript went over the cap */
 
         RunTimes t;
         uint64_t created_usec;  /* CLOCK_REALTIME µs */

@@ -1413,7 +1413,7 @@ static int store_job_run_ids(Store *s, uint64_t id, json_t **ret) {
 
 /* Sets @key to the parsed JSON column @i when it is not NULL. */
 static int json_set_json_column(Store *s, json_t *o, const char *key, sqlite3_stmt *stmt, int i) {
-        json_t *v;
+        json_t *v = NULL; /* -O3 cannot see that column_json() sets it whenever it returns ≥ 0 */
         int r;
 
         r = column_json(s, stmt, i, &v);
