@@ -102,6 +102,7 @@ static int save_benchmark(Job *j, CalibrationState *st) {
                           &b);
         if (r < 0)
                 return r;
+        free(b->name); /* benchmark_new() named it after its id */
         b->name = g_strdup_printf("%s (calibrated on this machine)", j->request->model);
         b->source = g_strdup("calibration");
         b->description = g_strdup_printf("Fitted by least squares from %zu measured runs (R² %.4f).", st->fit.n,

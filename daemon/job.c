@@ -106,7 +106,8 @@ static void job_run_finished(Run *r, void *userdata) {
         _cleanup_(job_unrefp) Job *ref = job_ref(j);
 
         j->done++;
-        if (j->state != JOB_RUNNING)
+        /* A job being finished cancels its runs: their ends must not start the next ones. */
+        if (j->state != JOB_RUNNING || j->finishing)
                 return;
         job_progress(j, NULL);
         j->ops->run_finished(j, r);
@@ -137,7 +138,7 @@ static void job_run_created(Manager *m, Run *r, const LabError *error, void *use
         r->finished_userdata = j;
         job_notify(j, (const char *const[]){ "Runs", NULL });
         job_progress(j, r);
-        if (j->state != JOB_RUNNING)
+        if (j->state != JOB_RUNNING || j->finishing)
                 run_cancel(r); /* the job was cancelled while the run was being set up */
         else if (j->ops->run_created)
                 j->ops->run_created(j, r);

@@ -202,7 +202,8 @@ static bool run_check_transcript_size(Run *r, size_t size) {
         if (r->answer->len + r->thinking->len + size <= max)
                 return true;
         (void) lab_error_set(&r->error, LAB_ERROR_BACKEND_ERROR,
-                             "The answer is longer than %u bytes (MaxTranscriptBytes=), the run was stopped", max);
+                             "The answer is longer than %u bytes (MaxTranscriptBytes=), the run was stopped",
+                             max);
         k = sd_event_add_defer(r->manager->event, &r->overflow_event, overflow_handler, r);
         if (k < 0)
                 log_error_errno(k, "Failed to schedule the end of run %" PRIu64 ": %m", r->id);
