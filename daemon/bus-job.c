@@ -8,9 +8,6 @@
 #include "job.h"
 #include "log.h"
 
-#define ACTION_RUN    "org.llmlab.run"
-#define ACTION_MANAGE "org.llmlab.manage"
-
 static Job *job_from_path(LabBus *b, const char *path) {
         uint64_t id;
 
@@ -125,7 +122,7 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         LabBus *b = j->manager->hooks_userdata;
         int k;
 
-        k = bus_check_owner_or_manage(b, m, j->uid, error);
+        k = bus_authorize(b, m, j->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
         job_cancel(j);
@@ -219,7 +216,7 @@ static int start_job(LabBus *b, sd_bus_message *m, JobKind kind, bool has_panes,
                 return bus_error_setf_lab(error, LAB_ERROR_ENERGY_UNAVAILABLE,
                                           "Calibration needs readable energy counters, and this machine has none");
         }
-        r = bus_check_action(b, m, kind == JOB_CALIBRATION ? ACTION_MANAGE : ACTION_RUN, error);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error); /* Calibrate: manage, the others: run */
         if (r <= 0) {
                 job_options_done(&options);
                 return r < 0 ? r : 1;
@@ -265,6 +262,9 @@ int bus_method_start_comparison(sd_bus_message *m, void *userdata, sd_bus_error 
 int bus_job_register(LabBus *b) {
         int r;
 
+        r = bus_auth_check_vtable(LAB_JOB_IFACE, job_vtable);
+        if (r < 0)
+                return r;
         r = sd_bus_add_fallback_vtable(b->bus, NULL, LAB_JOB_PREFIX, LAB_JOB_IFACE, job_vtable, job_find, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the Job objects: %m");

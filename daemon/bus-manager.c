@@ -20,11 +20,67 @@
 #define ACTION_READ_ENERGY "org.llmlab.read-energy"
 #define ACTION_MANAGE      "org.llmlab.manage"
 
+/* Who may call what: one explicit decision per method of the three interfaces, documented with
+ * the same words in the dbus/ XML files ("Authorization: …"). A method missing here is denied, and
+ * llmlabd refuses to start if one of its vtables has a method without a rule
+ * (bus_auth_check_vtable()). Properties are readable by anyone except Run.Result and Job.Summary
+ * (owner only, see their getters); configuration, backends and URLs are never settable. */
+static const BusAuthRule auth_table[] = {
+        /* Manager: the catalogue is public; starting work needs org.llmlab.run. */
+        { LAB_MANAGER_IFACE, "ListModels", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "GetModelInfo", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "ListSystemPrompts", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "GetSystemPrompt", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "StartRun", BUS_AUTH_ACTION, ACTION_RUN },
+        { LAB_MANAGER_IFACE, "StartBatch", BUS_AUTH_ACTION, ACTION_RUN },
+        { LAB_MANAGER_IFACE, "StartCrossover", BUS_AUTH_ACTION, ACTION_RUN },
+        { LAB_MANAGER_IFACE, "Calibrate", BUS_AUTH_ACTION, ACTION_MANAGE },
+        { LAB_MANAGER_IFACE, "StartComparison", BUS_AUTH_ACTION, ACTION_RUN },
+        { LAB_MANAGER_IFACE, "ListBenchmarks", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "SetDefaultBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
+        { LAB_MANAGER_IFACE, "AddBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
+        { LAB_MANAGER_IFACE, "RemoveBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
+        { LAB_MANAGER_IFACE, "ListRegions", BUS_AUTH_ANYONE, NULL },
+        /* Per user by construction: each caller sees and clears only their own. */
+        { LAB_MANAGER_IFACE, "GetSessionSummary", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "ClearSession", BUS_AUTH_ANYONE, NULL },
+        /* Own runs; filter["all_users"] needs org.llmlab.manage (read_filter()). */
+        { LAB_MANAGER_IFACE, "ListRuns", BUS_AUTH_ANYONE, NULL },
+        { LAB_MANAGER_IFACE, "ExportRuns", BUS_AUTH_ANYONE, NULL },
+        /* Raw counters are a side channel (Platypus). */
+        { LAB_MANAGER_IFACE, "GetEnergyStatus", BUS_AUTH_ACTION, ACTION_READ_ENERGY },
+
+        { LAB_RUN_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
+        { LAB_RUN_IFACE, "GetTranscript", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
+        { LAB_RUN_IFACE, "GetPowerTimeline", BUS_AUTH_OWNER_ACTION_OR_MANAGE, ACTION_READ_ENERGY },
+
+        { LAB_JOB_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
+};
+
+const BusAuthRule *bus_auth_rule(const char *interface, const char *member) {
+        for (size_t i = 0; i < ELEMENTSOF(auth_table); i++)
+                if (streq_ptr(auth_table[i].interface, interface) && streq_ptr(auth_table[i].member, member))
+                        return &auth_table[i];
+        return NULL;
+}
+
+int bus_auth_check_vtable(const char *interface, const sd_bus_vtable *vtable) {
+        for (const sd_bus_vtable *v = vtable; v->type != _SD_BUS_VTABLE_END; v++)
+                if (v->type == _SD_BUS_VTABLE_METHOD && !bus_auth_rule(interface, v->x.method.member))
+                        return log_error_errno(
+                                -EPERM, "Method %s.%s has no authorization rule, refusing to serve it.",
+                                interface, v->x.method.member);
+        return 0;
+}
+
 int bus_check_action(LabBus *b, sd_bus_message *m, const char *action, sd_bus_error *error) {
         return bus_verify_polkit_async(m, action, b->polkit, error);
 }
 
-int bus_check_owner_or_manage(LabBus *b, sd_bus_message *m, uint32_t owner_uid, sd_bus_error *error) {
+/* The owner passes at once (or needs @owner_action, when given); anyone else needs
+ * org.llmlab.manage and is told NotOwner without it. */
+static int check_owner_or_manage(LabBus *b, sd_bus_message *m, uint32_t owner_uid, const char *owner_action,
+                                 sd_bus_error *error) {
         uid_t uid;
         int r;
 
@@ -32,7 +88,7 @@ int bus_check_owner_or_manage(LabBus *b, sd_bus_message *m, uint32_t owner_uid, 
         if (r < 0)
                 return r;
         if (uid == owner_uid)
-                return 1;
+                return owner_action ? bus_check_action(b, m, owner_action, error) : 1;
         if (!polkit_registry_enabled(b->polkit))
                 return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER, "This belongs to another user");
         r = bus_check_action(b, m, ACTION_MANAGE, error);
@@ -41,6 +97,24 @@ int bus_check_owner_or_manage(LabBus *b, sd_bus_message *m, uint32_t owner_uid, 
                 return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER, "This belongs to another user");
         }
         return r;
+}
+
+int bus_authorize(LabBus *b, sd_bus_message *m, uint32_t owner_uid, sd_bus_error *error) {
+        const char *interface = sd_bus_message_get_interface(m), *member = sd_bus_message_get_member(m);
+        const BusAuthRule *rule = bus_auth_rule(interface, member);
+
+        if (!rule)
+                return bus_error_setf_lab(error, LAB_ERROR_PERMISSION_DENIED,
+                                          "%s.%s has no authorization rule", strna(interface),
+                                          strna(member));
+        switch (rule->kind) {
+        case BUS_AUTH_ANYONE: return 1;
+        case BUS_AUTH_ACTION: return bus_check_action(b, m, rule->action, error);
+        case BUS_AUTH_OWNER_OR_MANAGE: return check_owner_or_manage(b, m, owner_uid, NULL, error);
+        case BUS_AUTH_OWNER_ACTION_OR_MANAGE:
+                return check_owner_or_manage(b, m, owner_uid, rule->action, error);
+        }
+        return bus_error_setf_lab(error, LAB_ERROR_PERMISSION_DENIED, "Unknown authorization rule");
 }
 
 static int reply_lab_error(sd_bus_message *m, const LabError *e) {
@@ -196,6 +270,10 @@ static int method_list_models(sd_bus_message *m, void *userdata, sd_bus_error *e
         ModelsQuery *q;
         int r;
 
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
         r = read_backend_options(m, &o, error);
         only = o.backend;
         if (r < 0)
@@ -253,6 +331,10 @@ static int method_get_model_info(sd_bus_message *m, void *userdata, sd_bus_error
         Backend *be;
         int r;
 
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
         r = sd_bus_message_read(m, "s", &model);
         if (r < 0)
                 return r;
@@ -282,6 +364,10 @@ static int method_list_system_prompts(sd_bus_message *m, void *userdata, sd_bus_
         LabBus *b = userdata;
         int r;
 
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
         r = prompt_catalog_list(b->manager->prompts, &list);
         if (r < 0)
                 return r;
@@ -294,6 +380,10 @@ static int method_get_system_prompt(sd_bus_message *m, void *userdata, sd_bus_er
         LabBus *b = userdata;
         const char *id;
         int r;
+
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
@@ -358,7 +448,11 @@ static int method_start_run(sd_bus_message *m, void *userdata, sd_bus_error *err
         r = bus_read_request(m, &req, error);
         if (r < 0)
                 return r;
-        r = bus_check_action(b, m, ACTION_RUN, error);
+        /* Limits before polkit: nobody is asked for a password for a request that is refused anyway. */
+        r = lab_request_validate(req, &err);
+        if (r < 0)
+                return bus_error_set_lab(error, &err);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = bus_message_sender_uid(m, &uid);
@@ -385,6 +479,11 @@ static int method_start_run(sd_bus_message *m, void *userdata, sd_bus_error *err
 static int method_list_benchmarks(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_json_ json_t *list = NULL;
         LabBus *b = userdata;
+        int r;
+
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         list = benchmark_registry_to_json(b->manager->benchmarks, b->manager->default_benchmark);
         return reply_json_dict_array(m, list);
@@ -400,7 +499,7 @@ static int method_set_default_benchmark(sd_bus_message *m, void *userdata, sd_bu
                 return r;
         if (!benchmark_registry_get(b->manager->benchmarks, id))
                 return bus_error_setf_lab(error, LAB_ERROR_NO_SUCH_BENCHMARK, "No benchmark \"%s\"", id);
-        r = bus_check_action(b, m, ACTION_MANAGE, error);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -429,10 +528,13 @@ static int method_add_benchmark(sd_bus_message *m, void *userdata, sd_bus_error 
                 return bus_error_set_lab(error, &err);
         id = bm->id;
         if (benchmark_registry_get(b->manager->benchmarks, id) && benchmark_registry_get(b->manager->benchmarks, id)->builtin) {
+                /* The message first: @id points into @bm. */
+                r = bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "\"%s\" is a built-in benchmark",
+                                       id);
                 benchmark_free(bm);
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "\"%s\" is a built-in benchmark", id);
+                return r;
         }
-        r = bus_check_action(b, m, ACTION_MANAGE, error);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0) {
                 benchmark_free(bm);
                 return r < 0 ? r : 1;
@@ -467,7 +569,7 @@ static int method_remove_benchmark(sd_bus_message *m, void *userdata, sd_bus_err
         if (streq_ptr(id, b->manager->default_benchmark))
                 return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
                                           "\"%s\" is the default benchmark; choose another default first", id);
-        r = bus_check_action(b, m, ACTION_MANAGE, error);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -483,6 +585,11 @@ static int method_remove_benchmark(sd_bus_message *m, void *userdata, sd_bus_err
 static int method_list_regions(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_json_ json_t *list = json_array();
         LabBus *b = userdata;
+        int r;
+
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         for (size_t i = 0; i < grid_table_size(b->manager->grid); i++)
                 json_array_append_new(list, grid_region_to_json(grid_table_nth(b->manager->grid, i)));
@@ -497,6 +604,10 @@ static int method_get_session_summary(sd_bus_message *m, void *userdata, sd_bus_
         uid_t uid;
         int r;
 
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
         r = bus_message_sender_uid(m, &uid);
         if (r < 0)
                 return r;
@@ -510,6 +621,10 @@ static int method_clear_session(sd_bus_message *m, void *userdata, sd_bus_error 
         LabBus *b = userdata;
         uid_t uid;
         int r;
+
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         r = bus_message_sender_uid(m, &uid);
         if (r < 0)
@@ -576,6 +691,10 @@ static int method_list_runs(sd_bus_message *m, void *userdata, sd_bus_error *err
         RunFilter f;
         int r;
 
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
         r = read_filter(b, m, 50, &f, &model, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -593,6 +712,10 @@ static int method_export_runs(sd_bus_message *m, void *userdata, sd_bus_error *e
         ExportFormat format;
         RunFilter f;
         int r;
+
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         r = sd_bus_message_read(m, "s", &format_s);
         if (r < 0)
@@ -623,7 +746,7 @@ static int method_get_energy_status(sd_bus_message *m, void *userdata, sd_bus_er
         LabBus *b = userdata;
         int r;
 
-        r = bus_check_action(b, m, ACTION_READ_ENERGY, error);
+        r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         status = energy_monitor_status_json(b->manager->energy);
@@ -693,6 +816,9 @@ static const sd_bus_vtable manager_vtable[] = {
 int lab_bus_register(LabBus *b) {
         int r;
 
+        r = bus_auth_check_vtable(LAB_MANAGER_IFACE, manager_vtable);
+        if (r < 0)
+                return r;
         r = sd_bus_add_object_vtable(b->bus, NULL, LAB_OBJECT_PATH, LAB_MANAGER_IFACE, manager_vtable, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the Manager object: %m");

@@ -36,7 +36,34 @@ void bus_hook_job_progress(Manager *m, Job *j, Run *current, void *userdata);
 void bus_hook_job_finished(Manager *m, Job *j, void *userdata);
 void bus_hook_job_removed(Manager *m, Job *j, void *userdata);
 
-/* Authorization: 1 = allowed, 0 = pending (polkit; return 1 without replying), < 0 = denied.
- * "Owner or manage": the owner is allowed at once, anyone else needs org.llmlab.manage. */
-int bus_check_owner_or_manage(LabBus *b, sd_bus_message *m, uint32_t owner_uid, sd_bus_error *error);
+/* Authorization (bus-manager.c): every method of the three interfaces has one rule in a table,
+ * found by the interface and member of the message being handled. */
+typedef enum BusAuthKind {
+        BUS_AUTH_ANYONE,                 /* no check */
+        BUS_AUTH_ACTION,                 /* the polkit action */
+        BUS_AUTH_OWNER_OR_MANAGE,        /* the object's owner; anyone else needs org.llmlab.manage */
+        BUS_AUTH_OWNER_ACTION_OR_MANAGE, /* the owner with the action; anyone else org.llmlab.manage */
+} BusAuthKind;
+
+typedef struct BusAuthRule {
+        const char *interface;
+        const char *member;
+        BusAuthKind kind;
+        const char *action;
+} BusAuthRule;
+
+#define BUS_AUTH_NO_OWNER ((uint32_t) -1)
+
+/* The rule of a method, NULL when it has none (denied). */
+const BusAuthRule *bus_auth_rule(const char *interface, const char *member);
+/* Fails (-EPERM, logged) if a method of @vtable has no rule: checked when the objects are
+ * registered, so that a forgotten rule stops the daemon instead of opening a method. */
+int bus_auth_check_vtable(const char *interface, const sd_bus_vtable *vtable);
+
+/* Applies the rule of the method being handled; @owner_uid is the object's owner
+ * (BUS_AUTH_NO_OWNER for the manager). Returns 1 = allowed, 0 = pending (polkit; return 1 from
+ * the handler without replying: it runs again once polkit answered), < 0 = denied with @error set
+ * (PermissionDenied; NotOwner for another user's object). */
+int bus_authorize(LabBus *b, sd_bus_message *m, uint32_t owner_uid, sd_bus_error *error);
+/* One polkit action, for decisions that depend on arguments (ListRuns all_users). */
 int bus_check_action(LabBus *b, sd_bus_message *m, const char *action, sd_bus_error *error);

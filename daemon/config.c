@@ -60,6 +60,7 @@ static Config *config_new_defaults(void) {
         c->first_byte_timeout_sec = 300;
         c->idle_timeout_sec = 60;
         c->connect_timeout_sec = 10;
+        c->max_transcript_bytes = 16U * 1024U * 1024U;
         c->sample_interval_ms = 10;
         c->idle_window_sec = 30;
         c->region = g_strdup("GLOBAL");
@@ -271,7 +272,7 @@ static int parse_backend(Parser *p, Config *c, const char *group) {
 static int parse_daemon(Parser *p, Config *c) {
         static const char *const known[] = {
                 "MaxRunsPerUser", "MaxQueueLength", "MaxBatchRuns", "LingerSec", "FirstByteTimeoutSec",
-                "IdleTimeoutSec", "ConnectTimeoutSec", NULL,
+                "IdleTimeoutSec", "ConnectTimeoutSec", "MaxTranscriptBytes", NULL,
         };
         int r;
 
@@ -290,6 +291,9 @@ static int parse_daemon(Parser *p, Config *c) {
                 r = get_uint(p, "Daemon", "IdleTimeoutSec", 1, 86400, &c->idle_timeout_sec);
         if (r >= 0)
                 r = get_uint(p, "Daemon", "ConnectTimeoutSec", 1, 600, &c->connect_timeout_sec);
+        if (r >= 0)
+                r = get_uint(p, "Daemon", "MaxTranscriptBytes", 1024, 1024U * 1024U * 1024U,
+                             &c->max_transcript_bytes);
         return r;
 }
 

@@ -40,6 +40,7 @@ typedef struct Config {
         unsigned first_byte_timeout_sec; /* model load + prefill may take minutes */
         unsigned idle_timeout_sec;      /* silence between two pieces of a stream */
         unsigned connect_timeout_sec;
+        unsigned max_transcript_bytes; /* streamed text (answer + thinking) per run */
 
         /* [Energy] */
         unsigned sample_interval_ms;

@@ -190,14 +190,32 @@ static void comparison_run_start_failed(Job *j, const LabError *error) {
                 (void) sd_event_source_set_enabled(st->next, SD_EVENT_ONESHOT);
 }
 
+/* Whether pane @pane could not start. */
+static bool pane_failed(const ComparisonState *st, unsigned pane) {
+        size_t i;
+        json_t *f;
+
+        json_array_foreach (st ? st->failed : NULL, i, f)
+                if (json_integer_value(json_object_get(f, "pane")) == (json_int_t) pane)
+                        return true;
+        return false;
+}
+
 static json_t *comparison_summary(Job *j) {
         json_t *o = json_pack("{s:s}", "kind", "comparison"), *panes = json_array();
+        ComparisonState *st = j->state_data;
+        unsigned pane = 0;
 
-        for (guint i = 0; i < j->runs->len; i++) {
+        for (guint i = 0; i < j->runs->len; i++, pane++) {
                 Run *r = g_ptr_array_index(j->runs, i);
-                json_t *p = json_pack("{s:I, s:I, s:s, s:s, s:s}", "pane", (json_int_t) i, "run", (json_int_t) r->id,
-                                      "model", r->request->model, "alias", strempty(r->request->label), "state",
-                                      run_state_to_string(r->state));
+                json_t *p;
+
+                /* Panes start one at a time, in order; one that could not start has no run. */
+                while (pane_failed(st, pane))
+                        pane++;
+                p = json_pack("{s:I, s:I, s:s, s:s, s:s}", "pane", (json_int_t) pane, "run", (json_int_t) r->id,
+                              "model", r->request->model, "alias", strempty(r->request->label), "state",
+                              run_state_to_string(r->state));
 
                 json_set_real(p, "prompt_tokens", run_result_number(r, "tokens", "input"));
                 json_set_real(p, "completion_tokens", run_result_number(r, "tokens", "output"));
