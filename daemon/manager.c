@@ -9,6 +9,7 @@
 #include "job.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics-textfile.h"
 #include "run-result.h"
 #include "store.h"
 
@@ -402,6 +403,7 @@ void manager_run_finished(Manager *m, Run *r) {
         int k;
 
         store_run(m, r);
+        (void) metrics_textfile_write(m->store, m->config->textfile_path);
         if (m->hooks && m->hooks->run_finished)
                 m->hooks->run_finished(m, r, m->hooks_userdata);
         if (r->finished_cb)
@@ -449,7 +451,22 @@ static void pending_start_free(void *p) {
         g_free(ps);
 }
 
+/* Per-user runs (not those of jobs) and the measurement queue. */
+static int check_run_limits(Manager *m, uint32_t uid, uint64_t job_id, MeasureMode measure,
+                            LabError *error) {
+        if (job_id == 0 && manager_count_active_runs(m, uid) >= m->config->max_runs_per_user)
+                return lab_error_set(error, LAB_ERROR_TOO_MANY_RUNS,
+                                     "Too many runs: at most %u at a time per user",
+                                     m->config->max_runs_per_user);
+        if (measure == MEASURE_LIVE && manager_queue_length(m) >= m->config->max_queue_length)
+                return lab_error_set(error, LAB_ERROR_QUEUE_FULL,
+                                     "The measurement queue is full (%u runs waiting)",
+                                     manager_queue_length(m));
+        return 0;
+}
+
 static void pending_start_model_info(Backend *b, json_t *info, const LabError *error, void *userdata) {
+        _cleanup_lab_error_ LabError limit = LAB_ERROR_INIT;
         PendingStart *ps = userdata;
         Manager *m = ps->manager;
         Run *r;
@@ -458,6 +475,12 @@ static void pending_start_model_info(Backend *b, json_t *info, const LabError *e
         if (!info) {
                 backend_set_status(b, error->code != LAB_ERROR_BACKEND_UNAVAILABLE, NULL, error->message);
                 ps->cb(m, NULL, error, ps->userdata);
+                return;
+        }
+        /* Again: starts that were waiting for the model lookup at the same time all passed the first
+         * check, only one of them at a time becomes a run. */
+        if (check_run_limits(m, ps->uid, ps->job_id, ps->measure, &limit) < 0) {
+                ps->cb(m, NULL, &limit, ps->userdata);
                 return;
         }
 
@@ -531,12 +554,9 @@ int manager_start_run(Manager *m, LabRequest *request, uint32_t uid, const char 
         r = compose_system(m, q, &base, &system, error);
         if (r < 0)
                 return r;
-        if (job_id == 0 && manager_count_active_runs(m, uid) >= m->config->max_runs_per_user)
-                return lab_error_set(error, LAB_ERROR_TOO_MANY_RUNS,
-                                     "Too many runs: at most %u at a time per user", m->config->max_runs_per_user);
-        if (measure == MEASURE_LIVE && manager_queue_length(m) >= m->config->max_queue_length)
-                return lab_error_set(error, LAB_ERROR_QUEUE_FULL, "The measurement queue is full (%u runs waiting)",
-                                     manager_queue_length(m));
+        r = check_run_limits(m, uid, job_id, measure, error);
+        if (r < 0)
+                return r;
 
         ps = g_new0(PendingStart, 1);
         ps->manager = m;

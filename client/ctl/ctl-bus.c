@@ -13,22 +13,43 @@
         "/etc/llmlab/llmlab.conf."
 #define HINT_NO_SESSION_BUS "No session bus found: is DBUS_SESSION_BUS_ADDRESS (or XDG_RUNTIME_DIR) set?"
 #define HINT_AUTH           "Not authorized. Run from an active local session, or ask an administrator."
+#define HINT_REMOTE                                                                                         \
+        "Can 'ssh HOST' log in without a password prompt, and does the host have systemd-stdio-bridge and " \
+        "a running llmlabd?"
+#define HINT_MACHINE "Is the container running (machinectl list), with llmlabd inside?"
+
+static int bus_open(sd_bus **ret, const char **ret_what) {
+        switch (arg_transport) {
+        case BUS_TRANSPORT_LOCAL:
+                *ret_what = arg_user ? "connect to the session bus" : "connect to the system bus";
+                return arg_user ? sd_bus_open_user(ret) : sd_bus_open_system(ret);
+        case BUS_TRANSPORT_REMOTE:
+                *ret_what = "connect to the remote host";
+                if (arg_user)
+                        return log_error_errno(
+                                -EOPNOTSUPP, "--user cannot be combined with -H: llmlabd on another host is "
+                                             "reached on its system bus.");
+                return sd_bus_open_system_remote(ret, arg_host);
+        case BUS_TRANSPORT_MACHINE:
+                *ret_what = "connect to the container";
+                return arg_user ? sd_bus_open_user_machine(ret, arg_host)
+                                : sd_bus_open_system_machine(ret, arg_host);
+        default: return log_error_errno(-EOPNOTSUPP, "Unsupported bus transport.");
+        }
+}
 
 int ctl_bus_connect(sd_bus **ret) {
         _cleanup_bus_ sd_bus *bus = NULL;
+        const char *what = "connect to the bus";
         int r;
 
         (void) bus_errors_register();
 
-        switch (arg_transport) {
-        case BUS_TRANSPORT_USER: r = sd_bus_open_user(&bus); break;
-        case BUS_TRANSPORT_SYSTEM: r = sd_bus_open_system(&bus); break;
-        default: return log_error_errno(-EOPNOTSUPP, "Unsupported bus transport.");
-        }
+        r = bus_open(&bus, &what);
+        if (r == -EOPNOTSUPP && arg_transport == BUS_TRANSPORT_REMOTE && arg_user)
+                return r; /* logged */
         if (r < 0)
-                return ctl_log_bus_error(r, NULL,
-                                         arg_transport == BUS_TRANSPORT_USER ? "connect to the session bus"
-                                                                             : "connect to the system bus");
+                return ctl_log_bus_error(r, NULL, what);
 
         r = sd_bus_set_allow_interactive_authorization(bus, arg_ask_password);
         if (r < 0)
@@ -51,6 +72,10 @@ const char *ctl_error_hint(const char *name, int error) {
                 return NULL;
         }
         /* No bus error: connecting failed, the socket is missing or nobody listens on it. */
+        if (arg_transport == BUS_TRANSPORT_REMOTE)
+                return HINT_REMOTE;
+        if (arg_transport == BUS_TRANSPORT_MACHINE)
+                return HINT_MACHINE;
         if (error == -ENOENT || error == -ECONNREFUSED)
                 return HINT_NOT_RUNNING;
         if (error == -ENOMEDIUM)
@@ -73,6 +98,12 @@ int ctl_log_error_name(const char *name, const char *message, const char *what) 
 int ctl_log_bus_error(int r, const sd_bus_error *error, const char *what) {
         const char *hint;
 
+        /* sd-bus names local failures (no connection, …) System.Error.<ERRNO>: those are not the
+         * daemon's, they get the connection hints. */
+        if (sd_bus_error_is_set(error) && startswith(error->name, "System.Error.")) {
+                r = sd_bus_error_get_errno(error) > 0 ? -sd_bus_error_get_errno(error) : r;
+                error = NULL;
+        }
         if (sd_bus_error_is_set(error)) {
                 int k = ctl_log_error_name(error->name, error->message, what);
 

@@ -240,6 +240,24 @@ size_t terminal_columns(void) {
         return SIZE_MAX;
 }
 
+size_t terminal_lines(void) {
+        const char *e = getenv("LINES");
+        struct winsize ws = {};
+
+        if (e) {
+                char *end;
+                unsigned long v;
+
+                errno = 0;
+                v = strtoul(e, &end, 10);
+                if (errno == 0 && end != e && *end == '\0' && v > 0 && v < 100000)
+                        return v;
+        }
+        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && ws.ws_row > 0)
+                return ws.ws_row;
+        return 24;
+}
+
 /* Length of the UTF-8 sequence at @s (at most @n bytes), or 0 when it is invalid. */
 static size_t utf8_sequence_length(const unsigned char *s, size_t n) {
         size_t len;
@@ -531,6 +549,21 @@ static void print_line(FILE *f, Table *t, char *const *cells, size_t n) {
                 print_cell(f, cells[i], &t->columns[i], i + 1 == last);
         }
         fputc('\n', f);
+}
+
+size_t table_natural_width(const Table *t, bool legend) {
+        size_t total = 0;
+
+        if (!t)
+                return 0;
+        for (size_t c = 0; c < t->n_columns; c++) {
+                size_t w = legend ? utf8_width(t->columns[c].header) : 0;
+
+                for (size_t i = c; i < t->n_cells; i += t->n_columns)
+                        w = MAX(w, utf8_width(t->cells[i]));
+                total += w + (c > 0 ? 2 : 0);
+        }
+        return total;
 }
 
 int table_print(Table *t, FILE *f, size_t width, bool legend) {

@@ -71,6 +71,10 @@ const char *ansi_normal(void);
  * terminal, otherwise SIZE_MAX (no limit: piped output is never ellipsized). */
 size_t terminal_columns(void);
 
+/* Height of the terminal: $LINES when set and valid, the terminal's height when stdout is a
+ * terminal, otherwise 24. */
+size_t terminal_lines(void);
+
 /* Whether @s (@n bytes) is valid UTF-8 without NUL bytes (what a D-Bus string may hold). */
 bool utf8_is_valid(const char *s, size_t n);
 /* Display width of UTF-8 text (code points; control characters count as one each). */
@@ -103,6 +107,9 @@ int table_add_row(Table *t, ...);
 
 size_t table_get_rows(const Table *t);
 size_t table_get_columns(const Table *t);
+
+/* The width the table needs without shortening anything (with the header line unless !legend). */
+size_t table_natural_width(const Table *t, bool legend);
 
 /* Prints the table to @f within @width columns (SIZE_MAX: no limit), with the header line unless
  * !legend. Columns are separated by two spaces; the widest ellipsizable columns are shortened

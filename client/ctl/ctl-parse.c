@@ -134,3 +134,185 @@ int parse_injection(const char *s, char **ret_description, char **ret_value, boo
         *ret_is_file = file;
         return 0;
 }
+
+/* --- compare panes ----------------------------------------------------------------------------- */
+
+void pane_spec_init(PaneSpec *p) {
+        *p = (PaneSpec){
+                .temperature = NAN,
+                .max_tokens = -1,
+        };
+}
+
+void pane_spec_done(PaneSpec *p) {
+        free(p->model);
+        free(p->alias);
+        free(p->backend);
+        free(p->system_prompt);
+        free(p->preset);
+        pane_spec_init(p);
+}
+
+/* Digits with at most one '.', and at least one digit. */
+static bool is_decimal(const char *s) {
+        bool dot = false, digit = false;
+
+        for (; *s; s++) {
+                if (*s >= '0' && *s <= '9')
+                        digit = true;
+                else if (*s == '.' && !dot)
+                        dot = true;
+                else
+                        return false;
+        }
+        return digit;
+}
+
+int parse_pane_compact(const char *s, PaneSpec *ret) {
+        _cleanup_free_ char *copy = NULL;
+        PaneSpec p;
+        char *colon, *at;
+        int r;
+
+        if (isempty(s))
+                return -EINVAL;
+        copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        pane_spec_init(&p);
+
+        colon = strrchr(copy, ':');
+        if (colon && is_decimal(colon + 1)) {
+                r = parse_double_range(colon + 1, 0, 2, &p.temperature);
+                if (r < 0)
+                        return r;
+                *colon = '\0';
+        }
+        at = strrchr(copy, '@');
+        if (at) {
+                if (isempty(at + 1))
+                        return -EINVAL;
+                p.alias = strdup(at + 1);
+                if (!p.alias)
+                        return -ENOMEM;
+                *at = '\0';
+        }
+        if (isempty(copy)) {
+                pane_spec_done(&p);
+                return -EINVAL;
+        }
+        p.model = TAKE_PTR(copy);
+        *ret = p;
+        return 0;
+}
+
+static const char *const pane_keys[] = {
+        "model", "alias", "backend", "temperature", "t", "max-tokens", "n", "seed", "system", "preset",
+};
+
+/* The length of the known key at @s followed by '=', or 0. */
+static size_t known_key_at(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(pane_keys); i++) {
+                size_t n = strlen(pane_keys[i]);
+
+                if (strncmp(s, pane_keys[i], n) == 0 && s[n] == '=')
+                        return n;
+        }
+        return 0;
+}
+
+static int pane_set(PaneSpec *p, const char *key, const char *value) {
+        char **target = NULL;
+        int r;
+
+        if (streq(key, "temperature") || streq(key, "t"))
+                return parse_double_range(value, 0, 2, &p->temperature);
+        if (streq(key, "max-tokens") || streq(key, "n"))
+                return parse_int64_range(value, 1, 32768, &p->max_tokens);
+        if (streq(key, "seed")) {
+                r = parse_int64_range(value, INT64_MIN, INT64_MAX, &p->seed);
+                p->seed_set = r >= 0;
+                return r;
+        }
+        if (streq(key, "model"))
+                target = &p->model;
+        else if (streq(key, "alias"))
+                target = &p->alias;
+        else if (streq(key, "backend"))
+                target = &p->backend;
+        else if (streq(key, "system"))
+                target = &p->system_prompt;
+        else if (streq(key, "preset"))
+                target = &p->preset;
+        if (!target)
+                return -EINVAL;
+        if (isempty(value) && !streq(key, "system"))
+                return -EINVAL;
+        /* Names never hold a ',': one here is a mistyped key ("model=m,colour=red"). */
+        if (strchr(value, ',') && target != &p->alias && target != &p->system_prompt)
+                return -EINVAL;
+        free(*target);
+        *target = strdup(value);
+        return *target ? 0 : -ENOMEM;
+}
+
+int parse_pane_pairs(const char *s, PaneSpec *ret, const char **ret_bad, size_t *ret_bad_len) {
+        PaneSpec p;
+        const char *pos = s;
+        int r = 0;
+
+        if (ret_bad) {
+                *ret_bad = s;
+                *ret_bad_len = strlen(strempty(s));
+        }
+        if (isempty(s))
+                return -EINVAL;
+        pane_spec_init(&p);
+
+        while (r >= 0 && *pos) {
+                size_t key_len = known_key_at(pos), value_len;
+                _cleanup_free_ char *key = NULL, *value = NULL;
+                const char *value_start, *end;
+
+                if (key_len == 0) {
+                        const char *eq = strchr(pos, '=');
+
+                        if (ret_bad) {
+                                *ret_bad = pos;
+                                *ret_bad_len = eq ? (size_t) (eq - pos) : strlen(pos);
+                        }
+                        r = -EINVAL;
+                        break;
+                }
+                value_start = pos + key_len + 1;
+                /* The value ends at the next ",KEY=". */
+                for (end = value_start; *end && !(*end == ',' && known_key_at(end + 1) > 0); end++)
+                        ;
+                value_len = (size_t) (end - value_start);
+                key = strndup(pos, key_len);
+                value = strndup(value_start, value_len);
+                if (!key || !value) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = pane_set(&p, key, value);
+                if (r < 0 && ret_bad) {
+                        *ret_bad = pos;
+                        *ret_bad_len = (size_t) (end - pos);
+                }
+                pos = *end ? end + 1 : end;
+        }
+        if (r >= 0 && isempty(p.model)) {
+                r = -EINVAL;
+                if (ret_bad) {
+                        *ret_bad = NULL; /* nothing wrong, something missing */
+                        *ret_bad_len = 0;
+                }
+        }
+        if (r < 0) {
+                pane_spec_done(&p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}

@@ -28,6 +28,7 @@ enum {
         ARG_SINCE,
         ARG_LIMIT,
         ARG_FORMAT,
+        ARG_JOB,
 };
 
 static const char benchmarks_help[] =
@@ -274,6 +275,7 @@ typedef struct RunFilter {
         const char *model;
         uint64_t since; /* µs since the epoch, 0: unset */
         int64_t limit;  /* -1: unset */
+        int64_t job;    /* 0: unset */
         const char *format;
         const char *output;
 } RunFilter;
@@ -282,7 +284,8 @@ typedef struct RunFilter {
 #define FILTER_OPTIONS                                   \
         { "model", required_argument, NULL, ARG_MODEL }, \
         { "since", required_argument, NULL, ARG_SINCE }, \
-        { "limit", required_argument, NULL, ARG_LIMIT }
+        { "limit", required_argument, NULL, ARG_LIMIT }, \
+        { "job",   required_argument, NULL, ARG_JOB }
 /* clang-format on */
 
 static int filter_handler(int c, const char *arg, void *userdata) {
@@ -311,6 +314,11 @@ static int filter_handler(int c, const char *arg, void *userdata) {
                                 -EINVAL, "Invalid --format '%s': expected json, csv or openmetrics.", arg);
                 f->format = arg;
                 return 0;
+        case ARG_JOB:
+                r = parse_int64_range(arg, 1, INT64_MAX, &f->job);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --job '%s': expected a job number.", arg);
+                return 0;
         case 'o': f->output = arg; return 0;
         default: return log_error_errno(-EINVAL, "Unexpected option.");
         }
@@ -326,6 +334,8 @@ static int append_filter(sd_bus_message *m, const RunFilter *f) {
                 r = sd_bus_message_append(m, "{sv}", "since", "t", f->since);
         if (r >= 0 && f->limit > 0)
                 r = sd_bus_message_append(m, "{sv}", "limit", "u", (uint32_t) f->limit);
+        if (r >= 0 && f->job > 0)
+                r = sd_bus_message_append(m, "{sv}", "job", "t", (uint64_t) f->job);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -336,9 +346,10 @@ static int append_filter(sd_bus_message *m, const RunFilter *f) {
 /* --- history ----------------------------------------------------------------------------------- */
 
 static const char history_help[] =
-        "llmlabctl history [--model M] [--since DATE|-Nd|-Nh] [--limit N]\n\n"
+        "llmlabctl history [--model M] [--since DATE|-Nd|-Nh] [--limit N] [--job ID]\n\n"
         "List your stored runs, newest first.\n\n"
         "     --model=MODEL         Only runs of MODEL\n"
+        "     --job=ID              Only the runs of job ID (batch, crossover, …), warm-up included\n"
         "     --since=WHEN          Only runs since WHEN: YYYY-MM-DD[ HH:MM[:SS]], -7d, -12h, -30m\n"
         "     --limit=N             At most N runs (default 50)\n";
 
@@ -417,12 +428,13 @@ int verb_history(int argc, char *argv[], const Verb *verb) {
 
 static const char export_help[] =
         "llmlabctl export [--format json|csv|openmetrics] [-o FILE] [--model M] [--since WHEN]\n"
-        "                 [--limit N]\n\n"
+        "                 [--limit N] [--job ID]\n\n"
         "Export your stored runs (json: complete records with request and transcript; csv: one row\n"
         "per run; openmetrics) to stdout or FILE (written atomically).\n\n"
         "     --format=FORMAT       json (default), csv or openmetrics\n"
         "  -o --output=FILE         Write to FILE instead of stdout\n"
         "     --model=MODEL         Only runs of MODEL\n"
+        "     --job=ID              Only the runs of job ID\n"
         "     --since=WHEN          Only runs since WHEN: YYYY-MM-DD[ HH:MM[:SS]], -7d, -12h\n"
         "     --limit=N             At most N runs (default 10000)\n";
 

@@ -183,6 +183,49 @@ static int add_energy_figures(KvBlock *b, json_t *energy) {
         return r;
 }
 
+/* The whole-system cross-check and the phases too short for a coarse counter (energy-components.h). */
+static int add_system(KvBlock *b, json_t *energy) {
+        _cleanup_free_ char *bounded = NULL;
+        char buf[FORMAT_MAX], d[FORMAT_MAX], rf[FORMAT_MAX];
+        json_t *e;
+        size_t i;
+        int r = 0;
+
+        if (json_object_get(energy, "components_wh"))
+                r = kv_add(b, "Components", format_energy_wh(buf, json_get_number(energy, "components_wh")));
+        if (r >= 0 && json_object_get(energy, "system_wh"))
+                r = kv_addf(b, "Whole system", "%s (%s, sees %s)",
+                            format_energy_wh(buf, json_get_number(energy, "system_wh")),
+                            json_get_string(energy, "system_zone") ?: "-",
+                            streq_ptr(json_get_string(energy, "system_covers"), "all")
+                                    ? "every component"
+                                    : "the CPU and memory");
+        if (r >= 0 && json_object_get(energy, "unexplained_wh"))
+                r = kv_add(b, "Unexplained",
+                           format_energy_wh(buf, json_get_number(energy, "unexplained_wh")));
+        /* One line per zone: its short phases and its refresh period. */
+        json_array_foreach (json_object_get(energy, "bounded_estimates"), i, e) {
+                const char *zone = json_get_string(e, "zone") ?: "-";
+                json_t *prev =
+                        i > 0 ? json_array_get(json_object_get(energy, "bounded_estimates"), i - 1) : NULL;
+                json_t *next = json_array_get(json_object_get(energy, "bounded_estimates"), i + 1);
+                bool first = !prev || !streq_ptr(json_get_string(prev, "zone"), zone);
+                bool last = !next || !streq_ptr(json_get_string(next, "zone"), zone);
+
+                if ((first ? string_append(&bounded, "\n", "%s: %s", zone,
+                                           json_get_string(e, "phase") ?: "-")
+                           : string_append(&bounded, ", ", "%s", json_get_string(e, "phase") ?: "-")) < 0 ||
+                    string_append(&bounded, NULL, " %s",
+                                  format_duration_ms(d, json_get_number(e, "duration_ms"))) < 0 ||
+                    (last && string_append(&bounded, NULL, " (refreshed every %s)",
+                                           format_duration_ms(rf, json_get_number(e, "refresh_ms"))) < 0))
+                        return -ENOMEM;
+        }
+        if (r >= 0 && bounded)
+                r = kv_add(b, "Bounded estimates", bounded);
+        return r;
+}
+
 static int add_provenance(KvBlock *b, json_t *energy) {
         _cleanup_free_ char *sources = NULL;
         int r = 0;
@@ -193,11 +236,63 @@ static int add_provenance(KvBlock *b, json_t *energy) {
                 sources = join_strings(json_object_get(energy, "sources"));
                 r = sources ? kv_add(b, "Sources", sources) : -ENOMEM;
         }
-        if (r >= 0)
+        /* The components table supersedes the zones. */
+        if (r >= 0 && !json_is_array(json_object_get(energy, "components")))
                 r = add_zones(b, json_object_get(energy, "zones"));
+        if (r >= 0)
+                r = add_system(b, energy);
         if (r >= 0 && json_is_integer(json_object_get(energy, "wraps")))
                 r = kv_addf(b, "Counter wraps", "%" PRIi64, json_get_int(energy, "wraps", 0));
         return r;
+}
+
+static char *component_note(json_t *c) {
+        _cleanup_free_ char *s = NULL;
+        char buf[FORMAT_MAX];
+
+        if (!json_is_true(json_object_get(c, "available")) &&
+            string_append(&s, "; ", "%s", json_get_string(c, "reason") ?: "not measured") < 0)
+                return NULL;
+        if (!json_is_true(json_object_get(c, "summed")) && string_append(&s, "; ", "nested, not summed") < 0)
+                return NULL;
+        if (json_get_string(c, "fallback") &&
+            string_append(&s, "; ", "%s", json_get_string(c, "fallback")) < 0)
+                return NULL;
+        if (json_is_true(json_object_get(c, "bounded")) &&
+            string_append(&s, "; ", "refreshed every %s%s: short phases are bounded estimates",
+                          format_duration_ms(buf, json_get_number(c, "refresh_ms")),
+                          json_is_true(json_object_get(c, "refresh_at_least")) ? " or less often" : "") < 0)
+                return NULL;
+        if (json_is_true(json_object_get(c, "shared")) &&
+            string_append(&s, "; ", "shared with other processes") < 0)
+                return NULL;
+        return s ? TAKE_PTR(s) : strdup("");
+}
+
+/* Every component (zone) of the energy sources, measured or not, and why not. */
+static int show_components(FILE *f, json_t *components, size_t width, bool legend) {
+        _cleanup_table_ Table *t = NULL;
+        json_t *c;
+        size_t i;
+
+        if (json_array_size(components) == 0)
+                return 0;
+        t = table_new("COMPONENT", "DOMAIN", "KIND", "ENERGY", "NOTE", NULL);
+        if (!t)
+                return -ENOMEM;
+        table_set_ellipsize(t, 0, false);
+        table_set_align_right(t, 3, true);
+        json_array_foreach (components, i, c) {
+                _cleanup_free_ char *note = component_note(c);
+                char wh[FORMAT_MAX];
+
+                if (!note || table_add_row(t, json_get_string(c, "id"), json_get_string(c, "domain"),
+                                           json_get_string(c, "kind"),
+                                           format_energy_wh(wh, json_get_number(c, "wh")), note) < 0)
+                        return -ENOMEM;
+        }
+        fputc('\n', f);
+        return table_print(t, f, width, legend);
 }
 
 int run_show_energy(FILE *f, json_t *result, const char *measure, size_t width, bool legend) {
@@ -230,5 +325,8 @@ int run_show_energy(FILE *f, json_t *result, const char *measure, size_t width, 
                 r = add_provenance(b, energy);
         if (r < 0)
                 return r;
-        return kv_print(b, f);
+        r = kv_print(b, f);
+        if (r < 0)
+                return r;
+        return show_components(f, json_object_get(energy, "components"), width, legend);
 }

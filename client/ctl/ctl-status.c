@@ -13,8 +13,10 @@ static const char status_help[] =
 
 static const char energy_help[] =
         "llmlabctl energy\n\n"
-        "Show every energy source with its kind, domain and availability, the running totals since\n"
-        "the daemon started, and the current idle power.\n";
+        "Show every energy source (zone) with its source, kind (counter or integrated power),\n"
+        "domain, whether it is summed into totals (nested zones are not), its state (available,\n"
+        "unavailable and why, lost), resolution and refresh period, the running total since the\n"
+        "daemon started and the counter wraps; then the current idle power.\n";
 
 static const struct option common_options[] = {
         CTL_COMMON_OPTIONS,
@@ -143,40 +145,105 @@ int verb_status(int argc, char *argv[], const Verb *verb) {
 
 /* --- energy ------------------------------------------------------------------------------------ */
 
-static int sources_table(json_t *sources) {
+static char *zone_resolution(json_t *src) {
+        char buf[FORMAT_MAX], rate[FORMAT_MAX];
+        double uj = json_get_number(src, "resolution_uj"), uw = json_get_number(src, "resolution_uw"),
+               refresh = json_get_number(src, "refresh_ms");
+        char *s = NULL;
+
+        if (isfinite(uj))
+                format_energy_j(buf, uj / 1e6);
+        else if (isfinite(uw))
+                format_power_w(buf, uw / 1e6);
+        else
+                strcpy(buf, "-");
+        if (asprintf(&s, "%s%s%s", buf, isfinite(refresh) ? " / " : "",
+                     isfinite(refresh) ? format_duration_ms(rate, refresh) : "") < 0)
+                return NULL;
+        return s;
+}
+
+static char *zone_status(json_t *src) {
+        const char *state = json_get_string(src, "state");
+        bool available = json_is_true(json_object_get(src, "available"));
+        char *s = NULL;
+
+        if (!state)
+                state = available ? "available" : "unavailable";
+        if (asprintf(&s, "%s%s%s", state, available ? "" : ": ",
+                     available ? "" : json_get_string(src, "reason") ?: "unavailable") < 0)
+                return NULL;
+        return s;
+}
+
+/* All columns, or without source, resolution and wraps for a narrow terminal. */
+static Table *sources_table(json_t *sources, bool compact) {
         _cleanup_table_ Table *t = NULL;
         json_t *src;
         size_t i;
-        int r = 0;
 
-        t = table_new("ZONE", "SOURCE", "KIND", "DOMAIN", "STATUS", "ENERGY", "WRAPS", NULL);
+        t = compact ? table_new("ZONE", "KIND", "DOMAIN", "SUMMED", "STATE", "ENERGY", NULL)
+                    : table_new("ZONE", "SOURCE", "KIND", "DOMAIN", "SUMMED", "STATE", "RESOLUTION",
+                                "ENERGY", "WRAPS", NULL);
         if (!t)
-                return log_oom();
-        table_set_align_right(t, 5, true);
-        table_set_align_right(t, 6, true);
+                return NULL;
+        table_set_ellipsize(t, 0, false);
+        table_set_align_right(t, compact ? 5 : 7, true);
+        if (!compact)
+                table_set_align_right(t, 8, true);
 
         json_array_foreach (sources, i, src) {
-                bool available = json_is_true(json_object_get(src, "available"));
+                _cleanup_free_ char *status = zone_status(src), *resolution = zone_resolution(src);
                 json_t *uj = json_object_get(src, "energy_uj");
+                bool summed = json_is_true(json_object_get(src, "summed"));
                 char energy[FORMAT_MAX], wraps[FORMAT_MAX];
-                _cleanup_free_ char *status = NULL;
+                int r;
 
-                if (asprintf(&status, "%s%s", available ? "available" : json_get_string(src, "reason") ?: "unavailable",
-                             json_is_true(json_object_get(src, "nested")) ? " (nested)" : "") < 0)
-                        return log_oom();
-                r = table_add_row(
-                        t, json_get_string(src, "id"), json_get_string(src, "source"),
-                        json_get_string(src, "kind"), json_get_string(src, "domain"), status,
-                        format_energy_wh(energy, json_is_number(uj) ? json_number_value(uj) / 3.6e9 : NAN),
-                        format_count(wraps, json_get_int(src, "wraps", -1)));
+                if (!status || !resolution)
+                        return NULL;
+                format_energy_wh(energy, json_is_number(uj) ? json_number_value(uj) / 3.6e9 : NAN);
+                if (compact)
+                        r = table_add_row(t, json_get_string(src, "id"), json_get_string(src, "kind"),
+                                          json_get_string(src, "domain"), summed ? "yes" : "no", status,
+                                          energy);
+                else
+                        r = table_add_row(t, json_get_string(src, "id"), json_get_string(src, "source"),
+                                          json_get_string(src, "kind"), json_get_string(src, "domain"),
+                                          summed ? "yes" : "no (nested)", status, resolution, energy,
+                                          format_count(wraps, json_get_int(src, "wraps", -1)));
                 if (r < 0)
-                        return log_oom();
+                        return NULL;
         }
-        if (table_get_rows(t) == 0) {
+        return TAKE_PTR(t);
+}
+
+static int print_sources(json_t *sources) {
+        _cleanup_table_ Table *t = NULL;
+        size_t width = terminal_columns();
+        json_t *src;
+        size_t i;
+        int r;
+
+        if (json_array_size(sources) == 0) {
                 printf("No energy sources found.\n");
                 return 0;
         }
-        return table_print(t, stdout, terminal_columns(), arg_legend);
+        t = sources_table(sources, false);
+        if (t && table_natural_width(t, arg_legend) > width) {
+                table_free(t);
+                t = sources_table(sources, true);
+        }
+        if (!t)
+                return log_oom();
+        r = table_print(t, stdout, width, arg_legend);
+        if (r < 0)
+                return r;
+        /* Sources that measure in a less precise way than they could, and say why. */
+        json_array_foreach (sources, i, src)
+                if (json_get_string(src, "fallback"))
+                        printf("%s: %s\n", json_get_string(src, "id") ?: "-",
+                               json_get_string(src, "fallback"));
+        return 0;
 }
 
 static int print_energy(json_t *status) {
@@ -187,7 +254,7 @@ static int print_energy(json_t *status) {
         json_t *v;
         int r;
 
-        r = sources_table(json_object_get(status, "sources"));
+        r = print_sources(json_object_get(status, "sources"));
         if (r < 0)
                 return r;
 

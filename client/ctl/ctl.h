@@ -14,14 +14,15 @@
 #define CTL_EXIT_CANCELLED 130
 
 typedef enum BusTransport {
-        BUS_TRANSPORT_SYSTEM,
-        BUS_TRANSPORT_USER,
-        /* Later: BUS_TRANSPORT_REMOTE (-H/--host) and BUS_TRANSPORT_MACHINE (-M/--machine), with
-         * arg_host naming the target; ctl_bus_connect() is the only place that needs to know. */
+        BUS_TRANSPORT_LOCAL,   /* this machine */
+        BUS_TRANSPORT_REMOTE,  /* -H [USER@]HOST: over SSH to the host's system bus */
+        BUS_TRANSPORT_MACHINE, /* -M CONTAINER: a local container's bus */
         _BUS_TRANSPORT_MAX,
 } BusTransport;
 
 extern BusTransport arg_transport;
+extern const char *arg_host; /* -H or -M */
+extern bool arg_user;        /* --user: the session bus (llmlabd --user) */
 extern JsonFormat arg_json;
 extern bool arg_legend;
 extern bool arg_ask_password;
@@ -58,8 +59,13 @@ enum {
         { "system",          no_argument,       NULL, ARG_SYSTEM },         \
         { "json",            optional_argument, NULL, ARG_JSON },           \
         { "no-legend",       no_argument,       NULL, ARG_NO_LEGEND },      \
-        { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD }
+        { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD }, \
+        { "host",            required_argument, NULL, 'H' },                \
+        { "machine",         required_argument, NULL, 'M' }
 /* clang-format on */
+
+/* The short options of CTL_COMMON_OPTIONS, for getopt. */
+#define CTL_COMMON_SHORT "hH:M:"
 
 /* Handles one of the common options: 1 when handled, 0 when not a common option, <0 on error
  * (logged). */
@@ -89,3 +95,7 @@ int verb_benchmarks(int argc, char *argv[], const Verb *verb);
 int verb_session(int argc, char *argv[], const Verb *verb);
 int verb_history(int argc, char *argv[], const Verb *verb);
 int verb_export(int argc, char *argv[], const Verb *verb);
+int verb_batch(int argc, char *argv[], const Verb *verb);
+int verb_crossover(int argc, char *argv[], const Verb *verb);
+int verb_calibrate(int argc, char *argv[], const Verb *verb);
+int verb_compare(int argc, char *argv[], const Verb *verb);

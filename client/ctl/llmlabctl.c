@@ -7,7 +7,9 @@
 #include "ctl.h"
 #include "log.h"
 
-BusTransport arg_transport = BUS_TRANSPORT_SYSTEM;
+BusTransport arg_transport = BUS_TRANSPORT_LOCAL;
+const char *arg_host = NULL;
+bool arg_user = false;
 JsonFormat arg_json = JSON_OFF;
 bool arg_legend = true;
 bool arg_ask_password = true;
@@ -38,16 +40,26 @@ static void help(void) {
                "                           List stored runs\n"
                "  export --format json|csv|openmetrics [-o FILE] [--model M] [--since …] [--limit N]\n"
                "                           Export stored runs\n"
+               "  batch -m MODEL [-p TEXT] [--runs N] [--warmup W] [OPTIONS...]\n"
+               "                           Measure N runs of one request; statistics per metric\n"
+               "  crossover -m MODEL [-p TEXT] [--start-tokens N] [--step-tokens N] [--max-steps N]\n"
+               "                           Find the prompt length where prefill costs more than decode\n"
+               "  calibrate -m MODEL [-p TEXT] [--runs N]\n"
+               "                           Fit a benchmark for estimates from measured runs\n"
+               "  compare -m MODEL[@ALIAS][:TEMP] -m … [-p TEXT] [OPTIONS...]\n"
+               "                           Stream one prompt on several models side by side\n"
                "\nOptions:\n"
                "  -h --help                Show this help (COMMAND -h: help of one command)\n"
                "     --version             Show the version\n"
                "     --system              Talk to llmlabd on the system bus (default)\n"
                "     --user                Talk to llmlabd on the session bus (llmlabd --user)\n"
+               "  -H --host=[USER@]HOST    Talk to llmlabd on HOST, over SSH\n"
+               "  -M --machine=CONTAINER   Talk to llmlabd in a local container\n"
                "     --json=pretty|short|off\n"
                "                           Print JSON (--json alone: pretty)\n"
                "     --no-legend           Do not print column headers\n"
                "     --no-ask-password     Do not ask for authorization interactively\n"
-               "\nRun options (run, run-energy):\n"
+               "\nRun options (run, run-energy, batch, crossover, calibrate, compare):\n"
                "  -m --model=MODEL         Model to run (required)\n"
                "  -p --prompt=TEXT         User prompt (default: read from stdin)\n"
                "     --system-prompt=TEXT  System prompt (also: --system TEXT after the command)\n"
@@ -62,13 +74,13 @@ static void help(void) {
                "     --backend=ID          Backend to use (default: the first configured)\n"
                "     --label=TEXT          Label stored with the run\n"
                "  -q --quiet               Print only the answer, byte for byte\n"
-               "  run-energy only:\n"
+               "  run-energy, batch, crossover, compare:\n"
                "     --measure=live|estimate|auto\n"
                "                           How to get energy (default: auto)\n"
                "     --benchmark=ID        Benchmark for estimates\n"
                "     --region=CODE         Grid region for CO2\n"
                "\nEnvironment: NO_COLOR disables colour; COLUMNS sets the table width.\n"
-               "Exit status: 0 done, 1 error or failed run, 130 run cancelled (Ctrl-C).\n"
+               "Exit status: 0 done, 1 error or failed run or job, 130 cancelled (Ctrl-C).\n"
                "Human-readable output may change; --json output is stable (keys are only added).\n"
                "\nSee the llmlabctl(1) man page for details.\n",
                program_invocation_short_name, ansi_bold(), ansi_normal());
@@ -76,8 +88,16 @@ static void help(void) {
 
 int ctl_handle_common_option(int c, const char *arg) {
         switch (c) {
-        case ARG_USER: arg_transport = BUS_TRANSPORT_USER; return 1;
-        case ARG_SYSTEM: arg_transport = BUS_TRANSPORT_SYSTEM; return 1;
+        case ARG_USER: arg_user = true; return 1;
+        case ARG_SYSTEM: arg_user = false; return 1;
+        case 'H':
+                arg_transport = BUS_TRANSPORT_REMOTE;
+                arg_host = arg;
+                return 1;
+        case 'M':
+                arg_transport = BUS_TRANSPORT_MACHINE;
+                arg_host = arg;
+                return 1;
         case ARG_JSON:
                 if (!arg) {
                         arg_json = JSON_PRETTY;
@@ -105,7 +125,7 @@ int verb_parse_options(const Verb *verb, int argc, char *argv[], const struct op
         unsigned n;
         int c, r;
 
-        if (asprintf(&shorts, "h%s", strempty(shortopts)) < 0)
+        if (asprintf(&shorts, CTL_COMMON_SHORT "%s", strempty(shortopts)) < 0)
                 return log_oom();
 
         optind = 0; /* reinitialize GNU getopt for the verb's argv */
@@ -150,6 +170,10 @@ static const Verb verbs[] = {
         {"session", 0, 1, 0, verb_session},
         {"history", 0, 0, 0, verb_history},
         {"export", 0, 0, 0, verb_export},
+        {"batch", 0, 0, 0, verb_batch},
+        {"crossover", 0, 0, 0, verb_crossover},
+        {"calibrate", 0, 0, 0, verb_calibrate},
+        {"compare", 0, 0, 0, verb_compare},
 };
 
 static int parse_argv(int argc, char *argv[]) {
@@ -161,7 +185,7 @@ static int parse_argv(int argc, char *argv[]) {
         int c, r;
 
         /* "+": stop at the verb, which parses its own options. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+" CTL_COMMON_SHORT, options, NULL)) >= 0) {
                 switch (c) {
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("llmlabctl %s\n", VERSION); return 0;

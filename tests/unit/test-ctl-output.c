@@ -334,6 +334,11 @@ static const char *const energy_keys[] = {
         "zones",
         "wraps",
         "sample_interval_ms",
+        "components",
+        "components_wh",
+        "system_wh",
+        "unexplained_wh",
+        "bounded_estimates",
         NULL,
 };
 
@@ -366,7 +371,9 @@ static void test_result_shape_empty(void) {
                 "\"prefill_wh\":null,\"decode_wh\":null,\"total_wh\":null,\"net_total_wh\":null,"
                 "\"idle_w\":null,\"wh_per_1000_etokens\":null,\"prefill_wh_per_1000_input_tokens\":null,"
                 "\"decode_wh_per_1000_output_tokens\":null,\"j_per_output_token\":null,\"zones\":null,"
-                "\"wraps\":null,\"sample_interval_ms\":null},\"carbon\":{\"region\":null,"
+                "\"wraps\":null,\"sample_interval_ms\":null,\"components\":null,\"components_wh\":null,"
+                "\"system_wh\":null,\"unexplained_wh\":null,\"bounded_estimates\":null},"
+                "\"carbon\":{\"region\":null,"
                 "\"g_per_kwh\":null,\"co2_g\":null},\"provenance\":null}");
         json_decref(j);
 }
@@ -435,7 +442,7 @@ static void test_result_shape_partial(void) {
         g_assert_true(json_is_null(json_object_get(json_object_get(j, "tokens"), "output")));
         g_assert_cmpint(json_integer_value(json_object_get(json_object_get(j, "tokens"), "input")), ==, 5);
         g_assert_true(json_is_object(energy));
-        g_assert_cmpuint(json_object_size(energy), ==, 16);
+        g_assert_cmpuint(json_object_size(energy), ==, 21);
         g_assert_true(json_is_null(json_object_get(energy, "total_wh")));
         g_assert_cmpstr(json_string_value(json_object_get(j, "answer")), ==, "");
         g_assert_true(json_is_null(json_object_get(j, "thinking")));

@@ -69,6 +69,7 @@ static void test_catalog(void) {
         _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         _cleanup_json_ json_t *list = NULL;
         g_autofree char *text = NULL, *outside = g_build_filename(root, "secret.md", NULL);
+        g_autofree char *link = g_build_filename(builtin, "link.md", NULL);
 
         g_assert_cmpint(g_mkdir(builtin, 0755), ==, 0);
         g_assert_cmpint(g_mkdir(local, 0755), ==, 0);
@@ -77,7 +78,7 @@ static void test_catalog(void) {
         write_file(local, "shared.txt", "local shared\n");
         write_file(builtin, "ignored.json", "{}");
         write_file(root, "secret.md", "never\n");
-        g_assert_cmpint(symlink(outside, g_build_filename(builtin, "link.md", NULL)), ==, 0);
+        g_assert_cmpint(symlink(outside, link), ==, 0);
 
         g_assert_cmpint(prompt_catalog_new(builtin, local, &c), ==, 0);
         g_assert_cmpint(prompt_catalog_list(c, &list), ==, 0);
