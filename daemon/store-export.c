@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics-format.h"
 #include "store.h"
 
 static const char *const export_format_table[_EXPORT_FORMAT_MAX] = {
@@ -309,116 +310,16 @@ static int export_csv(Store *s, const RunFilter *f, FILE *out) {
 
 /* ---- OpenMetrics ----------------------------------------------------------------------------- */
 
-/* Escapes a label value or HELP text: backslash, newline and double quote (the OpenMetrics ABNF
- * allows none of them raw in either). The store keeps valid UTF-8 only, as OpenMetrics requires. */
-static void om_append_escaped(GString *out, const char *v) {
-        for (const char *p = v; *p; p++) {
-                if (*p == '\\')
-                        g_string_append(out, "\\\\");
-                else if (*p == '\n')
-                        g_string_append(out, "\\n");
-                else if (*p == '"')
-                        g_string_append(out, "\\\"");
-                else
-                        g_string_append_c(out, *p);
-        }
-}
-
-static void om_family(GString *out, const char *name, const char *type, const char *unit, const char *help) {
-        g_string_append_printf(out, "# TYPE %s %s\n", name, type);
-        if (unit)
-                g_string_append_printf(out, "# UNIT %s %s\n", name, unit);
-        g_string_append_printf(out, "# HELP %s ", name);
-        om_append_escaped(out, help);
-        g_string_append_c(out, '\n');
-}
-
-/* One sample; @measured < 0 leaves that label out. */
-static void om_sample(GString *out, const char *name, json_t *group, int measured, const char *value) {
-        g_string_append_printf(out, "%s{model=\"", name);
-        om_append_escaped(out, json_string_value(json_object_get(group, "model")));
-        g_string_append(out, "\",backend=\"");
-        om_append_escaped(out, json_string_value(json_object_get(group, "backend")));
-        g_string_append_c(out, '"');
-        if (measured >= 0)
-                g_string_append_printf(out, ",measured=\"%s\"", measured ? "true" : "false");
-        g_string_append_printf(out, "} %s\n", value);
-}
-
-static bool om_same_series(json_t *a, json_t *b) {
-        return streq(json_string_value(json_object_get(a, "model")),
-                     json_string_value(json_object_get(b, "model"))) &&
-               streq(json_string_value(json_object_get(a, "backend")),
-                     json_string_value(json_object_get(b, "backend")));
-}
-
-/* A counter by (model, backend): sums @key over the groups of each pair (the groups come sorted). */
-static void om_counter_by_model(GString *out, json_t *groups, const char *sample, const char *key) {
-        size_t n = json_array_size(groups);
-
-        for (size_t i = 0; i < n;) {
-                json_t *first = json_array_get(groups, i);
-                json_int_t sum = 0;
-                char value[32];
-
-                for (; i < n && om_same_series(first, json_array_get(groups, i)); i++)
-                        sum += json_integer_value(json_object_get(json_array_get(groups, i), key));
-
-                (void) snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, sum);
-                om_sample(out, sample, first, -1, value);
-        }
-}
-
-static void om_energy(GString *out, json_t *groups) {
-        char buf[G_ASCII_DTOSTR_BUF_SIZE];
-        size_t i;
-        json_t *g;
-
-        om_family(
-                out, "llmlab_energy_joules", "counter", "joules",
-                "Total (gross) energy of the stored runs; measured=false marks estimates from a benchmark.");
-        json_array_foreach (groups, i, g) {
-                if (json_integer_value(json_object_get(g, "energy_runs")) <= 0)
-                        continue;
-                om_sample(out, "llmlab_energy_joules_total", g, json_is_true(json_object_get(g, "measured")),
-                          format_double(buf, json_real_value(json_object_get(g, "total_wh")) * 3600.0));
-        }
-
-        om_family(out, "llmlab_wh_per_1000_etokens", "gauge", NULL,
-                  "Mean energy per 1000 output tokens in watt-hours: sum of Wh / sum of output tokens * "
-                  "1000.");
-        json_array_foreach (groups, i, g) {
-                json_int_t etokens = json_integer_value(json_object_get(g, "etokens"));
-
-                if (etokens <= 0)
-                        continue;
-                om_sample(out, "llmlab_wh_per_1000_etokens", g, json_is_true(json_object_get(g, "measured")),
-                          format_double(buf, json_real_value(json_object_get(g, "etoken_wh")) /
-                                                     (double) etokens * 1000.0));
-        }
-}
-
 static int export_openmetrics(Store *s, const RunFilter *f, FILE *out) {
-        g_autoptr(GString) text = g_string_new(NULL);
         _cleanup_json_ json_t *groups = NULL;
+        g_autofree char *text = NULL;
         int r;
 
         r = store_aggregate_runs(s, f, &groups);
         if (r < 0)
                 return r;
-
-        om_family(text, "llmlab_runs", "counter", NULL, "Runs stored by llmlabd.");
-        om_counter_by_model(text, groups, "llmlab_runs_total", "runs");
-        om_family(text, "llmlab_input_tokens", "counter", NULL,
-                  "Input tokens of the stored runs, as counted by the server.");
-        om_counter_by_model(text, groups, "llmlab_input_tokens_total", "input_tokens");
-        om_family(text, "llmlab_output_tokens", "counter", NULL,
-                  "Output tokens of the stored runs, as counted by the server.");
-        om_counter_by_model(text, groups, "llmlab_output_tokens_total", "output_tokens");
-        om_energy(text, groups);
-        g_string_append(text, "# EOF\n");
-
-        if (fwrite(text->str, 1, text->len, out) != text->len)
+        text = metrics_format(groups, METRICS_SYNTAX_OPENMETRICS);
+        if (fputs(text, out) == EOF)
                 return -EIO;
         return 0;
 }

@@ -151,15 +151,8 @@ const char *export_format_to_string(ExportFormat f) _const_;
  * A value absent from the result (or null) is an empty field. Numbers are written in the shortest
  * form that reads back to the same double; booleans as true/false.
  *
- * OpenMetrics (text format 1.0.0, ending in "# EOF"), aggregated over the runs matching @f:
- *   llmlab_runs_total{model,backend}                   counter: runs stored
- *   llmlab_input_tokens_total{model,backend}           counter: Σ input tokens
- *   llmlab_output_tokens_total{model,backend}          counter: Σ output tokens
- *   llmlab_energy_joules_total{model,backend,measured} counter: Σ total energy (gross), joules
- *   llmlab_wh_per_1000_etokens{model,backend,measured} gauge: Σ Wh ÷ Σ output tokens × 1000
- * measured is "true" (energy counters) or "false" (estimated from a benchmark); runs without energy
- * figures count in runs and tokens only. The gauge keeps the project's headline unit (Wh per 1000
- * output tokens) and therefore has no UNIT line. */
+ * OpenMetrics (text format 1.0.0, ending in "# EOF"), aggregated over the runs matching @f: the
+ * series listed in metrics-format.h. */
 int store_export_runs(Store *s, const RunFilter *f, ExportFormat format, int fd);
 
 /* ---- sessions ----------------------------------------------------------------------------------- */

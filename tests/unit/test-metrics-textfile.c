@@ -3,6 +3,7 @@
 /* Unit tests for daemon/metrics-textfile.c: the Prometheus text format written for node-exporter's
  * textfile collector, from runs stored in a real SQLite store, and its atomic replacement. */
 
+#include "metrics-format.h"
 #include "metrics-textfile.h"
 #include "store.h"
 
@@ -41,7 +42,7 @@ static void insert(Store *s, StoredRun r) {
 }
 
 static const char expected[] =
-        "# HELP llmlab_runs_total Runs stored by llmlabd, all users, warm-up runs included.\n"
+        "# HELP llmlab_runs_total Runs stored by llmlabd.\n"
         "# TYPE llmlab_runs_total counter\n"
         "llmlab_runs_total{model=\"a\\\"b\\\\c\",backend=\"ollama\"} 1\n"
         "llmlab_runs_total{model=\"qwen3:0.6b\",backend=\"ollama\"} 3\n"
@@ -53,21 +54,19 @@ static const char expected[] =
         "# TYPE llmlab_output_tokens_total counter\n"
         "llmlab_output_tokens_total{model=\"a\\\"b\\\\c\",backend=\"ollama\"} 0\n"
         "llmlab_output_tokens_total{model=\"qwen3:0.6b\",backend=\"ollama\"} 300\n"
-        "# HELP llmlab_energy_joules_total Gross energy of the stored runs in joules; measured=\"false\" "
-        "marks "
+        "# HELP llmlab_energy_joules_total Gross energy of the stored runs; measured=\"false\" marks "
         "estimates from a benchmark.\n"
         "# TYPE llmlab_energy_joules_total counter\n"
         "llmlab_energy_joules_total{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"false\"} 36\n"
         "llmlab_energy_joules_total{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"true\"} 54\n"
-        "# HELP llmlab_output_token_energy_joules Energy per output token in joules: sum of energy / sum of "
-        "output tokens.\n"
+        "# HELP llmlab_output_token_energy_joules Energy per output token: sum of energy / sum of output "
+        "tokens.\n"
         "# TYPE llmlab_output_token_energy_joules gauge\n"
         "llmlab_output_token_energy_joules{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"false\"} "
         "0.36\n"
         "llmlab_output_token_energy_joules{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"true\"} 0.27\n"
         "# HELP llmlab_wh_per_1000_etokens Energy per 1000 output tokens in watt-hours (the headline figure "
-        "of "
-        "llmlab).\n"
+        "of llmlab): sum of Wh / sum of output tokens * 1000.\n"
         "# TYPE llmlab_wh_per_1000_etokens gauge\n"
         "llmlab_wh_per_1000_etokens{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"false\"} 0.1\n"
         "llmlab_wh_per_1000_etokens{model=\"qwen3:0.6b\",backend=\"ollama\",measured=\"true\"} 0.075\n";
@@ -99,7 +98,7 @@ static void test_format(void) {
         g_assert_cmpint(store_open(db, &s), ==, 0);
         fill(s);
         g_assert_cmpint(store_aggregate_runs(s, &f, &groups), ==, 0);
-        text = metrics_textfile_format(groups);
+        text = metrics_format(groups, METRICS_SYNTAX_PROMETHEUS);
         g_assert_cmpstr(text, ==, expected);
         store_free(s);
         rm_rf(dir);
