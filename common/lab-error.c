@@ -8,7 +8,7 @@ static const struct {
         const char *bus_name;
         int error;
 } table[_LAB_ERROR_MAX] = {
-#define E(code, n, err) [code] = { n, LAB_ERROR_PREFIX n, err }
+#define E(code, n, err) [code] = {n, LAB_ERROR_PREFIX n, err}
         E(LAB_ERROR_INVALID_ARGUMENT, "InvalidArgument", EINVAL),
         E(LAB_ERROR_NO_SUCH_MODEL, "NoSuchModel", ENOENT),
         E(LAB_ERROR_NO_SUCH_PROMPT, "NoSuchPrompt", ENOENT),

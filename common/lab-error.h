@@ -36,7 +36,7 @@ typedef struct LabError {
         char *message;
 } LabError;
 
-#define LAB_ERROR_INIT ((LabError){ .code = _LAB_ERROR_INVALID, .message = NULL })
+#define LAB_ERROR_INIT ((LabError){.code = _LAB_ERROR_INVALID, .message = NULL})
 
 /* Short name, e.g. "NoSuchModel". */
 const char *lab_error_code_to_string(LabErrorCode code) _const_;

@@ -51,7 +51,8 @@ static bool use_prefix(void) {
         return cached;
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format,
+                 ...) {
         char buf[2048];
         va_list ap;
         int saved_errno = errno;

@@ -13,45 +13,45 @@
 #include <time.h>
 #include <unistd.h>
 
-#define _cleanup_(f)    __attribute__((cleanup(f)))
-#define _unused_        __attribute__((unused))
-#define _pure_          __attribute__((pure))
-#define _const_         __attribute__((const))
-#define _printf_(a, b)  __attribute__((format(printf, a, b)))
-#define _warn_unused_   __attribute__((warn_unused_result))
-#define _likely_(x)     (__builtin_expect(!!(x), 1))
-#define _unlikely_(x)   (__builtin_expect(!!(x), 0))
-#define _fallthrough_   __attribute__((fallthrough))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
+#define _pure_         __attribute__((pure))
+#define _const_        __attribute__((const))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _warn_unused_  __attribute__((warn_unused_result))
+#define _likely_(x)    (__builtin_expect(!!(x), 1))
+#define _unlikely_(x)  (__builtin_expect(!!(x), 0))
+#define _fallthrough_  __attribute__((fallthrough))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 #undef MAX
 #undef MIN
 #undef CLAMP
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b)        ((a) > (b) ? (a) : (b))
+#define MIN(a, b)        ((a) < (b) ? (a) : (b))
 #define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 /* Take ownership of a pointer: returns it and sets the variable to NULL. */
-#define TAKE_PTR(p)                                                                                       \
-        ({                                                                                                \
-                __typeof__(p) _ptr_ = (p);                                                                \
-                (p) = NULL;                                                                               \
-                _ptr_;                                                                                    \
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _ptr_ = (p); \
+                (p) = NULL;                \
+                _ptr_;                     \
         })
 
-#define TAKE_FD(fd)                                                                                       \
-        ({                                                                                                \
-                int _fd_ = (fd);                                                                          \
-                (fd) = -EBADF;                                                                            \
-                _fd_;                                                                                     \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 /* Defines fooq(type **p) that calls func(*p) when *p is non-NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                           \
-        static inline void func##p(type *p) {                                                            \
-                if (*p)                                                                                   \
-                        func(*p);                                                                         \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        func(*p);               \
         }
 
 static inline void freep(void *p) {
@@ -139,8 +139,8 @@ static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
 
-#define RET_NERRNO(expr)                                                                                  \
-        ({                                                                                                \
-                __typeof__(expr) _r_ = (expr);                                                            \
-                _r_ < 0 ? negative_errno() : 0;                                                           \
+#define RET_NERRNO(expr)                        \
+        ({                                      \
+                __typeof__(expr) _r_ = (expr);  \
+                _r_ < 0 ? negative_errno() : 0; \
         })

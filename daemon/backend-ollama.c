@@ -44,7 +44,8 @@ static char *build_chat_body_full(const ChatRequest *req, bool stream, bool prob
         _cleanup_json_ json_t *body = NULL, *messages = json_array(), *options = json_object();
 
         if (!isempty(req->system))
-                json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", req->system));
+                json_array_append_new(messages,
+                                      json_pack("{s:s, s:s}", "role", "system", "content", req->system));
         json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", req->user));
 
         if (req->has_temperature)
@@ -113,9 +114,10 @@ static int handle_object(BackendChat *c, json_t *o, uint64_t t) {
 
         err = json_object_get(o, "error");
         if (err) {
-                const char *m = json_is_string(err) ? json_string_value(err)
-                                                     : json_get_string(err, "message");
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s backend \"%s\" failed mid-stream: %s",
+                const char *m =
+                        json_is_string(err) ? json_string_value(err) : json_get_string(err, "message");
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s backend \"%s\" failed mid-stream: %s",
                                      backend_kind_name(c->backend), c->backend->id, m ?: "unknown error");
         }
         if (c->done_seen) {
@@ -125,7 +127,8 @@ static int handle_object(BackendChat *c, json_t *o, uint64_t t) {
 
         msg = json_object_get(o, "message");
         if (json_is_object(msg)) {
-                json_t *thinking = json_object_get(msg, "thinking"), *content = json_object_get(msg, "content");
+                json_t *thinking = json_object_get(msg, "thinking"),
+                       *content = json_object_get(msg, "content");
 
                 /* One object may carry both at the thinking → answer boundary: thinking first. */
                 if (json_is_string(thinking))
@@ -152,12 +155,13 @@ static int on_line(const StreamEvent *ev, void *userdata) {
                 return 0;
         o = json_loadb(ev->data, ev->size, JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK, &jerr);
         if (!o)
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s sent invalid JSON: %s (%.60s)",
-                                     c->url, jerr.text, ev->data);
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s sent invalid JSON: %s (%.60s)", c->url, jerr.text, ev->data);
         return handle_object(c, o, c->feed_ns);
 }
 
-static int chat_on_headers(HttpRequest *r, long status, const char *content_type, uint64_t t, void *userdata) {
+static int chat_on_headers(HttpRequest *r, long status, const char *content_type, uint64_t t,
+                           void *userdata) {
         BackendChat *c = userdata;
 
         c->status = status;
@@ -186,8 +190,8 @@ static int chat_on_data(HttpRequest *r, const char *data, size_t size, uint64_t 
         c->feed_ns = t;
         k = stream_parser_feed(c->parser, data, size);
         if (k == -E2BIG)
-                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR, "%s sent a line longer than %u bytes",
-                                     c->url, MAX_LINE_BYTES);
+                return lab_error_set(&c->result.error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s sent a line longer than %u bytes", c->url, MAX_LINE_BYTES);
         return k;
 }
 
@@ -208,9 +212,10 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
                 if (c->done_seen)
                         return chat_finish(c); /* complete; the connection closed uncleanly afterwards */
                 if (c->first_byte && error == -EPIPE)
-                        (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR,
-                                             "The stream from %s ended without its final object (truncated): %s",
-                                             c->url, strna(message));
+                        (void) lab_error_set(
+                                &res->error, LAB_ERROR_BACKEND_ERROR,
+                                "The stream from %s ended without its final object (truncated): %s", c->url,
+                                strna(message));
                 else
                         (void) backend_transport_error(c->backend, c->url, error, message, &res->error);
                 return chat_finish(c);
@@ -230,12 +235,14 @@ static void chat_on_done(HttpRequest *r, int error, long status, const char *mes
                                              "%s answered with an empty response", c->url);
                 else
                         (void) lab_error_set(&res->error, LAB_ERROR_BACKEND_ERROR,
-                                             "The stream from %s ended without its final object (truncated)", c->url);
+                                             "The stream from %s ended without its final object (truncated)",
+                                             c->url);
         }
         chat_finish(c);
 }
 
-static int ollama_chat(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata, BackendChat **ret) {
+static int ollama_chat(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata,
+                       BackendChat **ret) {
         static const HttpCallbacks http_cb = {
                 .on_headers = chat_on_headers,
                 .on_data = chat_on_data,
@@ -307,8 +314,8 @@ static int parse_tags(Backend *b, long status, json_t *json, const char *body, c
         size_t i;
 
         if (!json_is_array(models))
-                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "%s/api/tags: no \"models\" list in the response",
-                                     b->url);
+                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s/api/tags: no \"models\" list in the response", b->url);
         out = json_array();
         json_array_foreach (models, i, e) {
                 json_t *m = model_from_tags_entry(b, e);
@@ -324,16 +331,16 @@ static int ollama_list_models(Backend *b, const BackendReply *reply, HttpRequest
         return backend_call(b, "GET", "/api/tags", NULL, NULL, parse_tags, reply, ret);
 }
 
-static int parse_show(Backend *b, long status, json_t *json, const char *body, const char *model, json_t **ret,
-                      LabError *error) {
+static int parse_show(Backend *b, long status, json_t *json, const char *body, const char *model,
+                      json_t **ret, LabError *error) {
         json_t *details = json_object_get(json, "details"), *info = json_object_get(json, "model_info");
         json_t *caps = json_object_get(json, "capabilities");
         const char *arch = json_get_string(info, "general.architecture");
         json_t *o;
 
         if (!json_is_object(json))
-                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "%s/api/show: response is not a JSON object",
-                                     b->url);
+                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s/api/show: response is not a JSON object", b->url);
 
         o = json_pack("{s:s, s:s}", "name", model, "backend", b->id);
         json_set_string(o, "family", json_get_string(details, "family"));
@@ -349,8 +356,10 @@ static int parse_show(Backend *b, long status, json_t *json, const char *body, c
                         json_set_int(o, "context_length", ctx);
         }
         if (json_is_integer(json_object_get(info, "general.parameter_count")))
-                json_set_int(o, "parameter_count", json_integer_value(json_object_get(info, "general.parameter_count")));
-        json_object_set_new(o, "capabilities", json_is_array(caps) ? json_copy(caps) : json_pack("[s]", "completion"));
+                json_set_int(o, "parameter_count",
+                             json_integer_value(json_object_get(info, "general.parameter_count")));
+        json_object_set_new(o, "capabilities",
+                            json_is_array(caps) ? json_copy(caps) : json_pack("[s]", "completion"));
         *ret = o;
         return 0;
 }
@@ -362,8 +371,8 @@ static int ollama_model_info(Backend *b, const char *model, const BackendReply *
         return backend_call(b, "POST", "/api/show", body, model, parse_show, reply, ret);
 }
 
-static int parse_version(Backend *b, long status, json_t *json, const char *body, const char *arg, json_t **ret,
-                         LabError *error) {
+static int parse_version(Backend *b, long status, json_t *json, const char *body, const char *arg,
+                         json_t **ret, LabError *error) {
         json_t *o = json_pack("{s:b}", "reachable", 1);
 
         json_set_string(o, "version", json_get_string(json, "version"));
@@ -377,18 +386,19 @@ static int ollama_probe(Backend *b, const BackendReply *reply, HttpRequest **ret
 
 /* Ollama has no tokenizer endpoint: the exact prompt count of a request is the prompt_eval_count of
  * the same request generating one token (same runner options, so the model is not reloaded). */
-static int parse_probe(Backend *b, long status, json_t *json, const char *body, const char *arg, json_t **ret,
-                       LabError *error) {
+static int parse_probe(Backend *b, long status, json_t *json, const char *body, const char *arg,
+                       json_t **ret, LabError *error) {
         json_t *count = json_object_get(json, "prompt_eval_count");
 
         if (!json_is_integer(count))
-                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR, "%s/api/chat: no prompt_eval_count in the reply",
-                                     b->url);
+                return lab_error_set(error, LAB_ERROR_BACKEND_ERROR,
+                                     "%s/api/chat: no prompt_eval_count in the reply", b->url);
         *ret = json_pack("{s:I, s:b}", "count", json_integer_value(count), "exact", 1);
         return 0;
 }
 
-static int ollama_count_prompt(Backend *b, const ChatRequest *req, const BackendReply *reply, HttpRequest **ret) {
+static int ollama_count_prompt(Backend *b, const ChatRequest *req, const BackendReply *reply,
+                               HttpRequest **ret) {
         g_autofree char *body = build_chat_body_full(req, /* stream= */ false, /* probe= */ true);
 
         if (!body)

@@ -70,8 +70,8 @@ const char *backend_kind_name(const Backend *b) {
 }
 
 json_t *backend_status_json(const Backend *b) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "id", b->id, "kind", backend_kind_name(b), "url", b->url,
-                              "reachable", b->reachable);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "id", b->id, "kind", backend_kind_name(b), "url",
+                              b->url, "reachable", b->reachable);
 
         if (b->version)
                 json_object_set_new(o, "version", json_string(b->version));
@@ -129,7 +129,8 @@ void chat_result_clear(ChatResult *r) {
         chat_result_init(r);
 }
 
-int backend_transport_error(const Backend *b, const char *url, int error, const char *message, LabError *ret) {
+int backend_transport_error(const Backend *b, const char *url, int error, const char *message,
+                            LabError *ret) {
         const char *m = message ?: strerror(-error);
 
         switch (error) {
@@ -139,12 +140,11 @@ int backend_transport_error(const Backend *b, const char *url, int error, const 
         case -ECONNRESET:
                 if (error == -ECONNRESET)
                         break;
-                return lab_error_set(ret, LAB_ERROR_BACKEND_UNAVAILABLE, "Cannot connect to %s backend \"%s\" at %s: %s",
-                                     backend_kind_name(b), b->id, b->url, m);
-        case -ETIMEDOUT:
-                return lab_error_set(ret, LAB_ERROR_BACKEND_ERROR, "%s: %s", url, m);
-        default:
-                break;
+                return lab_error_set(ret, LAB_ERROR_BACKEND_UNAVAILABLE,
+                                     "Cannot connect to %s backend \"%s\" at %s: %s", backend_kind_name(b),
+                                     b->id, b->url, m);
+        case -ETIMEDOUT: return lab_error_set(ret, LAB_ERROR_BACKEND_ERROR, "%s: %s", url, m);
+        default: break;
         }
         return lab_error_set(ret, LAB_ERROR_BACKEND_ERROR, "%s: %s", url, m);
 }
@@ -159,7 +159,8 @@ static const char *error_message_of(json_t *json) {
                 return json_string_value(e);
         if (json_is_object(e) && json_is_string(json_object_get(e, "message")))
                 return json_string_value(json_object_get(e, "message"));
-        if (json_is_string(json_object_get(json, "message"))) /* old vLLM: {"object": "error", "message": …} */
+        if (json_is_string(
+                    json_object_get(json, "message"))) /* old vLLM: {"object": "error", "message": …} */
                 return json_string_value(json_object_get(json, "message"));
         return NULL;
 }
@@ -212,7 +213,8 @@ static void call_destroy(void *userdata) {
         g_free(c);
 }
 
-static void call_done(int error, long status, json_t *json, const char *body, const char *message, void *userdata) {
+static void call_done(int error, long status, json_t *json, const char *body, const char *message,
+                      void *userdata) {
         _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         _cleanup_json_ json_t *reply = NULL;
         Call *c = userdata;
@@ -292,7 +294,7 @@ int backend_get_model_info(Backend *b, const char *model, const BackendReply *re
         l = g_new0(InfoLookup, 1);
         l->model = g_strdup(model);
         l->reply = *reply;
-        return b->ops->model_info(b, model,
-                                  &(BackendReply){ .cb = info_lookup_done, .userdata = l, .destroy = info_lookup_destroy },
-                                  ret);
+        return b->ops->model_info(
+                b, model,
+                &(BackendReply){.cb = info_lookup_done, .userdata = l, .destroy = info_lookup_destroy}, ret);
 }

@@ -36,8 +36,8 @@ typedef enum ChatProgress {
 #define UNKNOWN_COUNT (-1)
 
 typedef struct ChatResult {
-        LabError error;  /* set when the run failed */
-        bool complete;   /* the stream ended with its terminator and final counts */
+        LabError error; /* set when the run failed */
+        bool complete;  /* the stream ended with its terminator and final counts */
         char *done_reason;
         int64_t prompt_tokens;     /* all input tokens (cached ones included); -1 = unknown */
         int64_t completion_tokens; /* all generated tokens (thinking included); -1 = unknown */
@@ -47,13 +47,14 @@ typedef struct ChatResult {
         int64_t prompt_eval_ns;
         int64_t eval_ns;
         int64_t total_ns;
-        uint64_t t_final_ns;       /* arrival of the object carrying the final counts */
+        uint64_t t_final_ns; /* arrival of the object carrying the final counts */
 } ChatResult;
 
 typedef struct ChatCallbacks {
         void (*on_progress)(BackendChat *c, ChatProgress p, uint64_t t_ns, void *userdata);
         /* A piece of streamed text, in order; @thinking for reasoning text. */
-        void (*on_text)(BackendChat *c, const char *text, size_t size, bool thinking, uint64_t t_ns, void *userdata);
+        void (*on_text)(BackendChat *c, const char *text, size_t size, bool thinking, uint64_t t_ns,
+                        void *userdata);
         /* Exactly once, unless the chat was cancelled. The chat is freed after it returns. */
         void (*on_done)(BackendChat *c, ChatResult *result, void *userdata);
 } ChatCallbacks;
@@ -71,20 +72,24 @@ typedef struct BackendReply {
 
 typedef struct BackendOps {
         BackendKind kind;
-        int (*chat)(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata, BackendChat **ret);
+        int (*chat)(Backend *b, const ChatRequest *req, const ChatCallbacks *cb, void *userdata,
+                    BackendChat **ret);
         void (*chat_cancel)(BackendChat *c);
-        /* reply: array of {name, backend, family, parameter_size, quantization, size_bytes, context_length} */
+        /* reply: array of {name, backend, family, parameter_size, quantization, size_bytes, context_length}
+         */
         int (*list_models)(Backend *b, const BackendReply *reply, HttpRequest **ret);
-        /* reply: {name, backend, family, parameter_size, quantization, context_length, capabilities, architecture} */
+        /* reply: {name, backend, family, parameter_size, quantization, context_length, capabilities,
+         * architecture} */
         int (*model_info)(Backend *b, const char *model, const BackendReply *reply, HttpRequest **ret);
         /* reply: {reachable: true, version} */
         int (*probe)(Backend *b, const BackendReply *reply, HttpRequest **ret);
         /* reply: {count: N, exact: true}; NULL when the protocol cannot tokenize */
-        int (*tokenize)(Backend *b, const char *model, const char *text, bool add_special, const BackendReply *reply,
-                        HttpRequest **ret);
+        int (*tokenize)(Backend *b, const char *model, const char *text, bool add_special,
+                        const BackendReply *reply, HttpRequest **ret);
         /* The server's prompt token count for a whole chat request, by a minimal generation (one
          * token): reply {count: N, exact: true}. NULL when the protocol has a tokenizer instead. */
-        int (*count_prompt)(Backend *b, const ChatRequest *req, const BackendReply *reply, HttpRequest **ret);
+        int (*count_prompt)(Backend *b, const ChatRequest *req, const BackendReply *reply,
+                            HttpRequest **ret);
 } BackendOps;
 
 struct Backend {
@@ -104,7 +109,8 @@ struct Backend {
         char *last_error;
 
         GHashTable *model_cache; /* name → CachedInfo */
-        GHashTable *token_cache; /* "model\x1f<kind>\x1f<text hash>" → token count (GINT_TO_POINTER(n + 1)) */
+        GHashTable
+                *token_cache; /* "model\x1f<kind>\x1f<text hash>" → token count (GINT_TO_POINTER(n + 1)) */
 };
 
 extern const BackendOps backend_ollama_ops;
@@ -137,7 +143,8 @@ void chat_result_clear(ChatResult *r);
 void chat_result_init(ChatResult *r);
 
 /* Maps a transport failure to BackendUnavailable / BackendError with a message naming the URL. */
-int backend_transport_error(const Backend *b, const char *url, int error, const char *message, LabError *ret);
+int backend_transport_error(const Backend *b, const char *url, int error, const char *message,
+                            LabError *ret);
 /* Extracts the message of an HTTP error body ({"error": "…"}, {"error": {"message": …}},
  * {"message": …} or plain text) and maps the status: 404 + "not found" → NoSuchModel. */
 int backend_http_error(const Backend *b, long status, json_t *json, const char *body, LabError *ret);

@@ -22,14 +22,14 @@
 
 typedef enum PartIndex { PART_USER, PART_SYSTEM, PART_CONTEXT, PART_INJECTIONS, _PART_MAX } PartIndex;
 
-static const char *const part_names[_PART_MAX] = { "user", "system", "context", "injections" };
+static const char *const part_names[_PART_MAX] = {"user", "system", "context", "injections"};
 
 /* One count asked of the server. */
 typedef struct Query {
-        char *key;       /* cache key */
-        char *system;    /* prompt-probe: the system message (NULL: none) */
-        char *user;      /* prompt-probe: the user message; tokenizer: the text */
-        int64_t count;   /* -1 until known */
+        char *key;     /* cache key */
+        char *system;  /* prompt-probe: the system message (NULL: none) */
+        char *user;    /* prompt-probe: the user message; tokenizer: the text */
+        int64_t count; /* -1 until known */
 } Query;
 
 typedef struct Breakdown {
@@ -63,7 +63,9 @@ static void breakdown_free(Breakdown *bd) {
 
 static char *cache_key(const Run *r, const char *kind, const char *system, const char *user) {
         g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        char think = model_info_has_capability(r->model_info, "thinking") ? '0' + r->request->include_thinking : '-';
+        char think = model_info_has_capability(r->model_info, "thinking")
+                             ? '0' + r->request->include_thinking
+                             : '-';
 
         g_checksum_update(sum, (const guchar *) strempty(system), -1);
         g_checksum_update(sum, (const guchar *) "\x1f", 1);
@@ -105,8 +107,8 @@ static json_t *build(Breakdown *bd) {
                 for (int i = 0; i < _PART_MAX; i++)
                         parts[i] = query_count(bd, (guint) i);
         } else { /* prompt-probe: T, A (user), B (+system), C (+context), D (+injections) */
-                int64_t t = query_count(bd, 0), a = query_count(bd, 1), b = query_count(bd, 2), c = query_count(bd, 3),
-                        d = query_count(bd, 4);
+                int64_t t = query_count(bd, 0), a = query_count(bd, 1), b = query_count(bd, 2),
+                        c = query_count(bd, 3), d = query_count(bd, 4);
 
                 parts[PART_USER] = MAX(a - t, 0);
                 parts[PART_SYSTEM] = MAX(b - a, 0);
@@ -135,11 +137,13 @@ static json_t *build(Breakdown *bd) {
                 json_object_set(out, "answer", json_object_get(tokens, "answer"));
                 json_object_set(out, "thinking_estimated", json_object_get(tokens, "thinking_estimated"));
         }
-        o = json_pack("{s:s, s:b, s:o, s:o}", "method", bd->method, "exact", exact, "input", in, "output", out);
+        o = json_pack("{s:s, s:b, s:o, s:o}", "method", bd->method, "exact", exact, "input", in, "output",
+                      out);
         json_set_int(o, "injected", parts[PART_SYSTEM] + parts[PART_CONTEXT] + parts[PART_INJECTIONS]);
         if (total > 0)
                 json_set_real(o, "injected_share",
-                              (double) (parts[PART_SYSTEM] + parts[PART_CONTEXT] + parts[PART_INJECTIONS]) / total);
+                              (double) (parts[PART_SYSTEM] + parts[PART_CONTEXT] + parts[PART_INJECTIONS]) /
+                                      total);
         return o;
 }
 
@@ -182,7 +186,7 @@ static void query_destroy(void *userdata) {
 static void next_query(Breakdown *bd) {
         Run *r = bd->run;
         Backend *b = r->backend;
-        const BackendReply reply = { .cb = query_done, .userdata = bd, .destroy = query_destroy };
+        const BackendReply reply = {.cb = query_done, .userdata = bd, .destroy = query_destroy};
 
         while (bd->next < bd->queries->len) {
                 Query *q = g_ptr_array_index(bd->queries, bd->next);
@@ -201,7 +205,8 @@ static void next_query(Breakdown *bd) {
                                 continue;
                         }
                         /* On failure to start, query_destroy() has already continued the chain. */
-                        (void) b->ops->tokenize(b, r->request->model, q->user, /* add_special= */ false, &reply, NULL);
+                        (void) b->ops->tokenize(b, r->request->model, q->user, /* add_special= */ false,
+                                                &reply, NULL);
                 } else {
                         ChatRequest req = {
                                 .model = r->request->model,
@@ -210,8 +215,9 @@ static void next_query(Breakdown *bd) {
                                 .has_temperature = true,
                                 .temperature = 0.0,
                                 .num_ctx = r->request->num_ctx,
-                                .think = model_info_has_capability(r->model_info, "thinking") ? r->request->include_thinking
-                                                                                             : -1,
+                                .think = model_info_has_capability(r->model_info, "thinking")
+                                                 ? r->request->include_thinking
+                                                 : -1,
                         };
 
                         (void) b->ops->count_prompt(b, &req, &reply, NULL);

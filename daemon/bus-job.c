@@ -26,7 +26,8 @@ static int job_find(sd_bus *bus, const char *path, const char *interface, void *
         return 1;
 }
 
-static int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret_nodes, sd_bus_error *error) {
+static int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret_nodes,
+                         sd_bus_error *error) {
         LabBus *b = userdata;
         GHashTableIter it;
         gpointer v;
@@ -109,7 +110,8 @@ static int property_get_summary(sd_bus *bus, const char *path, const char *inter
         if (uid != j->uid && uid != 0) {
                 if (call && streq_ptr(sd_bus_message_get_member(call), "GetAll"))
                         return bus_message_append_json_dict(reply, NULL);
-                return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER, "Job %" PRIu64 " belongs to another user", j->id);
+                return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER,
+                                          "Job %" PRIu64 " belongs to another user", j->id);
         }
         if (j->summary)
                 return bus_message_append_json_dict(reply, j->summary);
@@ -137,7 +139,8 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "(uu)", property_get_progress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Runs", "ao", property_get_runs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Summary", "a{sv}", property_get_summary, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("Summary", "a{sv}", property_get_summary, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Error", "(ss)", property_get_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -161,13 +164,13 @@ static int track_handler(sd_bus_track *t, void *userdata) {
 
 static int read_job_options(sd_bus_message *m, JobKind kind, JobOptions *o, sd_bus_error *error) {
         static const BusField fields[] = {
-                { "runs", BUS_FIELD_UINT32, offsetof(JobOptions, runs), -1 },
-                { "warmup", BUS_FIELD_UINT32, offsetof(JobOptions, warmup), -1 },
-                { "bust_cache", BUS_FIELD_BOOL, offsetof(JobOptions, bust_cache), -1 },
-                { "idle_ms", BUS_FIELD_UINT32, offsetof(JobOptions, idle_ms), -1 },
-                { "start_tokens", BUS_FIELD_UINT32, offsetof(JobOptions, start_tokens), -1 },
-                { "step_tokens", BUS_FIELD_UINT32, offsetof(JobOptions, step_tokens), -1 },
-                { "max_steps", BUS_FIELD_UINT32, offsetof(JobOptions, max_steps), -1 },
+                {"runs", BUS_FIELD_UINT32, offsetof(JobOptions, runs), -1},
+                {"warmup", BUS_FIELD_UINT32, offsetof(JobOptions, warmup), -1},
+                {"bust_cache", BUS_FIELD_BOOL, offsetof(JobOptions, bust_cache), -1},
+                {"idle_ms", BUS_FIELD_UINT32, offsetof(JobOptions, idle_ms), -1},
+                {"start_tokens", BUS_FIELD_UINT32, offsetof(JobOptions, start_tokens), -1},
+                {"step_tokens", BUS_FIELD_UINT32, offsetof(JobOptions, step_tokens), -1},
+                {"max_steps", BUS_FIELD_UINT32, offsetof(JobOptions, max_steps), -1},
         };
         /* Each kind accepts only its own options. */
         static const char *const allowed[_JOB_KIND_MAX] = {
@@ -213,8 +216,9 @@ static int start_job(LabBus *b, sd_bus_message *m, JobKind kind, bool has_panes,
         }
         if (kind == JOB_CALIBRATION && !energy_monitor_can_measure(b->manager->energy)) {
                 job_options_done(&options);
-                return bus_error_setf_lab(error, LAB_ERROR_ENERGY_UNAVAILABLE,
-                                          "Calibration needs readable energy counters, and this machine has none");
+                return bus_error_setf_lab(
+                        error, LAB_ERROR_ENERGY_UNAVAILABLE,
+                        "Calibration needs readable energy counters, and this machine has none");
         }
         r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error); /* Calibrate: manage, the others: run */
         if (r <= 0) {
@@ -227,7 +231,8 @@ static int start_job(LabBus *b, sd_bus_message *m, JobKind kind, bool has_panes,
                 return r;
         }
 
-        r = manager_create_job(b->manager, kind, TAKE_PTR(req), &options, uid, sd_bus_message_get_sender(m), &j, &err);
+        r = manager_create_job(b->manager, kind, TAKE_PTR(req), &options, uid, sd_bus_message_get_sender(m),
+                               &j, &err);
         if (r < 0)
                 return bus_error_set_lab(error, &err);
 
@@ -313,7 +318,8 @@ void bus_hook_job_finished(Manager *m, Job *j, void *userdata) {
         int k;
 
         j->bus_data = sd_bus_track_unref(j->bus_data);
-        bus_hook_job_changed(m, j, (const char *const[]){ "State", "Progress", "Error", "Summary", NULL }, userdata);
+        bus_hook_job_changed(m, j, (const char *const[]){"State", "Progress", "Error", "Summary", NULL},
+                             userdata);
         if (!j->owner)
                 return;
         k = bus_new_unicast_signal(b->bus, j->owner, j->path, LAB_JOB_IFACE, "Finished", &sig);

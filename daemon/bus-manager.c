@@ -27,34 +27,34 @@
  * (owner only, see their getters); configuration, backends and URLs are never settable. */
 static const BusAuthRule auth_table[] = {
         /* Manager: the catalogue is public; starting work needs org.llmlab.run. */
-        { LAB_MANAGER_IFACE, "ListModels", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "GetModelInfo", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "ListSystemPrompts", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "GetSystemPrompt", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "StartRun", BUS_AUTH_ACTION, ACTION_RUN },
-        { LAB_MANAGER_IFACE, "StartBatch", BUS_AUTH_ACTION, ACTION_RUN },
-        { LAB_MANAGER_IFACE, "StartCrossover", BUS_AUTH_ACTION, ACTION_RUN },
-        { LAB_MANAGER_IFACE, "Calibrate", BUS_AUTH_ACTION, ACTION_MANAGE },
-        { LAB_MANAGER_IFACE, "StartComparison", BUS_AUTH_ACTION, ACTION_RUN },
-        { LAB_MANAGER_IFACE, "ListBenchmarks", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "SetDefaultBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
-        { LAB_MANAGER_IFACE, "AddBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
-        { LAB_MANAGER_IFACE, "RemoveBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE },
-        { LAB_MANAGER_IFACE, "ListRegions", BUS_AUTH_ANYONE, NULL },
+        {LAB_MANAGER_IFACE, "ListModels", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "GetModelInfo", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "ListSystemPrompts", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "GetSystemPrompt", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "StartRun", BUS_AUTH_ACTION, ACTION_RUN},
+        {LAB_MANAGER_IFACE, "StartBatch", BUS_AUTH_ACTION, ACTION_RUN},
+        {LAB_MANAGER_IFACE, "StartCrossover", BUS_AUTH_ACTION, ACTION_RUN},
+        {LAB_MANAGER_IFACE, "Calibrate", BUS_AUTH_ACTION, ACTION_MANAGE},
+        {LAB_MANAGER_IFACE, "StartComparison", BUS_AUTH_ACTION, ACTION_RUN},
+        {LAB_MANAGER_IFACE, "ListBenchmarks", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "SetDefaultBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE},
+        {LAB_MANAGER_IFACE, "AddBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE},
+        {LAB_MANAGER_IFACE, "RemoveBenchmark", BUS_AUTH_ACTION, ACTION_MANAGE},
+        {LAB_MANAGER_IFACE, "ListRegions", BUS_AUTH_ANYONE, NULL},
         /* Per user by construction: each caller sees and clears only their own. */
-        { LAB_MANAGER_IFACE, "GetSessionSummary", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "ClearSession", BUS_AUTH_ANYONE, NULL },
+        {LAB_MANAGER_IFACE, "GetSessionSummary", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "ClearSession", BUS_AUTH_ANYONE, NULL},
         /* Own runs; filter["all_users"] needs org.llmlab.manage (read_filter()). */
-        { LAB_MANAGER_IFACE, "ListRuns", BUS_AUTH_ANYONE, NULL },
-        { LAB_MANAGER_IFACE, "ExportRuns", BUS_AUTH_ANYONE, NULL },
+        {LAB_MANAGER_IFACE, "ListRuns", BUS_AUTH_ANYONE, NULL},
+        {LAB_MANAGER_IFACE, "ExportRuns", BUS_AUTH_ANYONE, NULL},
         /* Raw counters are a side channel (Platypus). */
-        { LAB_MANAGER_IFACE, "GetEnergyStatus", BUS_AUTH_ACTION, ACTION_READ_ENERGY },
+        {LAB_MANAGER_IFACE, "GetEnergyStatus", BUS_AUTH_ACTION, ACTION_READ_ENERGY},
 
-        { LAB_RUN_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
-        { LAB_RUN_IFACE, "GetTranscript", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
-        { LAB_RUN_IFACE, "GetPowerTimeline", BUS_AUTH_OWNER_ACTION_OR_MANAGE, ACTION_READ_ENERGY },
+        {LAB_RUN_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
+        {LAB_RUN_IFACE, "GetTranscript", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
+        {LAB_RUN_IFACE, "GetPowerTimeline", BUS_AUTH_OWNER_ACTION_OR_MANAGE, ACTION_READ_ENERGY},
 
-        { LAB_JOB_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE },
+        {LAB_JOB_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
 };
 
 const BusAuthRule *bus_auth_rule(const char *interface, const char *member) {
@@ -165,8 +165,9 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
         return property_get_json_array(reply, manager_backends_json(b->manager));
 }
 
-static int property_get_energy_sources(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_energy_sources(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
         LabBus *b = userdata;
 
         return property_get_json_array(reply, energy_monitor_sources_json(b->manager->energy));
@@ -192,23 +193,26 @@ static int property_get_region(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "s", b->manager->config->region);
 }
 
-static int property_get_grid_intensity(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_grid_intensity(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
         LabBus *b = userdata;
         const GridRegion *g = grid_table_lookup(b->manager->grid, b->manager->config->region);
 
         return sd_bus_message_append(reply, "d", g ? g->g_per_kwh : 0.0);
 }
 
-static int property_get_sample_interval(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_sample_interval(sd_bus *bus, const char *path, const char *interface,
+                                        const char *property, sd_bus_message *reply, void *userdata,
+                                        sd_bus_error *error) {
         LabBus *b = userdata;
 
         return sd_bus_message_append(reply, "u", b->manager->config->sample_interval_ms);
 }
 
-static int property_get_queue_length(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_queue_length(sd_bus *bus, const char *path, const char *interface,
+                                     const char *property, sd_bus_message *reply, void *userdata,
+                                     sd_bus_error *error) {
         LabBus *b = userdata;
 
         return sd_bus_message_append(reply, "u", manager_queue_length(b->manager));
@@ -222,7 +226,7 @@ typedef struct BackendOptions {
 
 static int read_backend_options(sd_bus_message *m, BackendOptions *o, sd_bus_error *error) {
         static const BusField fields[] = {
-                { "backend", BUS_FIELD_STRING, offsetof(BackendOptions, backend), -1 },
+                {"backend", BUS_FIELD_STRING, offsetof(BackendOptions, backend), -1},
         };
 
         return bus_read_dict(m, fields, ELEMENTSOF(fields), o, "options", error);
@@ -279,7 +283,8 @@ static int method_list_models(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (r < 0)
                 return r;
         if (only && !manager_find_backend(b->manager, only))
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured", only);
+                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
+                                          "No backend \"%s\" is configured", only);
 
         q = calloc(1, sizeof(*q));
         if (!q)
@@ -294,9 +299,11 @@ static int method_list_models(sd_bus_message *m, void *userdata, sd_bus_error *e
                 if (only && !streq(only, be->id))
                         continue;
                 q->pending++;
-                (void) be->ops->list_models(
-                        be, &(BackendReply){ .cb = models_query_done, .userdata = q, .destroy = models_query_destroy },
-                        NULL);
+                (void) be->ops->list_models(be,
+                                            &(BackendReply){.cb = models_query_done,
+                                                            .userdata = q,
+                                                            .destroy = models_query_destroy},
+                                            NULL);
         }
         models_query_destroy(q);
         return 1;
@@ -346,16 +353,16 @@ static int method_get_model_info(sd_bus_message *m, void *userdata, sd_bus_error
                 return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "Invalid model name");
         be = manager_find_backend(b->manager, backend_id);
         if (!be)
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured",
-                                          strempty(backend_id));
+                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
+                                          "No backend \"%s\" is configured", strempty(backend_id));
 
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
         q->call = sd_bus_message_ref(m);
         (void) backend_get_model_info(
-                be, model, &(BackendReply){ .cb = info_query_done, .userdata = q, .destroy = info_query_destroy },
-                NULL);
+                be, model,
+                &(BackendReply){.cb = info_query_done, .userdata = q, .destroy = info_query_destroy}, NULL);
         return 1;
 }
 
@@ -464,8 +471,8 @@ static int method_start_run(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return -ENOMEM;
         q->bus = b;
         q->call = sd_bus_message_ref(m);
-        r = manager_start_run(b->manager, TAKE_PTR(req), uid, sd_bus_message_get_sender(m), 0, start_query_done, q,
-                              &err);
+        r = manager_start_run(b->manager, TAKE_PTR(req), uid, sd_bus_message_get_sender(m), 0,
+                              start_query_done, q, &err);
         if (r < 0) {
                 sd_bus_message_unref(q->call);
                 free(q);
@@ -508,7 +515,7 @@ static int method_set_default_benchmark(sd_bus_message *m, void *userdata, sd_bu
                 return log_error_errno(r, "Failed to store the default benchmark: %m");
         g_free(b->manager->default_benchmark);
         b->manager->default_benchmark = g_strdup(id);
-        manager_notify(b->manager, (const char *const[]){ "DefaultBenchmark", NULL });
+        manager_notify(b->manager, (const char *const[]){"DefaultBenchmark", NULL});
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -522,12 +529,14 @@ static int method_add_benchmark(sd_bus_message *m, void *userdata, sd_bus_error 
 
         r = bus_message_read_json(m, &obj);
         if (r < 0)
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "Malformed benchmark dictionary");
+                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
+                                          "Malformed benchmark dictionary");
         r = benchmark_from_json(obj, &bm, &err);
         if (r < 0)
                 return bus_error_set_lab(error, &err);
         id = bm->id;
-        if (benchmark_registry_get(b->manager->benchmarks, id) && benchmark_registry_get(b->manager->benchmarks, id)->builtin) {
+        if (benchmark_registry_get(b->manager->benchmarks, id) &&
+            benchmark_registry_get(b->manager->benchmarks, id)->builtin) {
                 /* The message first: @id points into @bm. */
                 r = bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "\"%s\" is a built-in benchmark",
                                        id);
@@ -565,10 +574,12 @@ static int method_remove_benchmark(sd_bus_message *m, void *userdata, sd_bus_err
         if (!bm)
                 return bus_error_setf_lab(error, LAB_ERROR_NO_SUCH_BENCHMARK, "No benchmark \"%s\"", id);
         if (bm->builtin)
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "\"%s\" is a built-in benchmark", id);
+                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
+                                          "\"%s\" is a built-in benchmark", id);
         if (streq_ptr(id, b->manager->default_benchmark))
                 return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
-                                          "\"%s\" is the default benchmark; choose another default first", id);
+                                          "\"%s\" is the default benchmark; choose another default first",
+                                          id);
         r = bus_authorize(b, m, BUS_AUTH_NO_OWNER, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -644,17 +655,17 @@ typedef struct FilterArgs {
         bool include_warmup;
 } FilterArgs;
 
-static int read_filter(LabBus *b, sd_bus_message *m, uint32_t default_limit, RunFilter *ret, char **ret_model,
-                       sd_bus_error *error) {
+static int read_filter(LabBus *b, sd_bus_message *m, uint32_t default_limit, RunFilter *ret,
+                       char **ret_model, sd_bus_error *error) {
         static const BusField fields[] = {
-                { "model", BUS_FIELD_STRING, offsetof(FilterArgs, model), -1 },
-                { "since", BUS_FIELD_UINT64, offsetof(FilterArgs, since), -1 },
-                { "limit", BUS_FIELD_UINT32, offsetof(FilterArgs, limit), -1 },
-                { "job", BUS_FIELD_UINT64, offsetof(FilterArgs, job), -1 },
-                { "all_users", BUS_FIELD_BOOL, offsetof(FilterArgs, all_users), -1 },
-                { "include_warmup", BUS_FIELD_BOOL, offsetof(FilterArgs, include_warmup), -1 },
+                {"model", BUS_FIELD_STRING, offsetof(FilterArgs, model), -1},
+                {"since", BUS_FIELD_UINT64, offsetof(FilterArgs, since), -1},
+                {"limit", BUS_FIELD_UINT32, offsetof(FilterArgs, limit), -1},
+                {"job", BUS_FIELD_UINT64, offsetof(FilterArgs, job), -1},
+                {"all_users", BUS_FIELD_BOOL, offsetof(FilterArgs, all_users), -1},
+                {"include_warmup", BUS_FIELD_BOOL, offsetof(FilterArgs, include_warmup), -1},
         };
-        FilterArgs f = { .limit = default_limit };
+        FilterArgs f = {.limit = default_limit};
         uid_t uid;
         int r;
 
@@ -663,7 +674,8 @@ static int read_filter(LabBus *b, sd_bus_message *m, uint32_t default_limit, Run
         if (r < 0)
                 return r;
         if (f.limit == 0 || f.limit > 10000)
-                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT, "limit must be between 1 and 10000");
+                return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
+                                          "limit must be between 1 and 10000");
         r = bus_message_sender_uid(m, &uid);
         if (r < 0)
                 return r;
@@ -723,7 +735,8 @@ static int method_export_runs(sd_bus_message *m, void *userdata, sd_bus_error *e
         format = export_format_from_string(format_s);
         if (format < 0)
                 return bus_error_setf_lab(error, LAB_ERROR_INVALID_ARGUMENT,
-                                          "Unknown export format \"%s\" (json, csv or openmetrics)", format_s);
+                                          "Unknown export format \"%s\" (json, csv or openmetrics)",
+                                          format_s);
         r = read_filter(b, m, 10000, &f, &model, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -763,13 +776,16 @@ static const sd_bus_vtable manager_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Region", "s", property_get_region, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("GridIntensity", "d", property_get_grid_intensity, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("SampleIntervalMs", "u", property_get_sample_interval, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("QueueLength", "u", property_get_queue_length, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SampleIntervalMs", "u", property_get_sample_interval, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("QueueLength", "u", property_get_queue_length, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_METHOD_WITH_ARGS("ListModels", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("aa{sv}", models),
                                 method_list_models, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetModelInfo", SD_BUS_ARGS("s", model, "a{sv}", options),
-                                SD_BUS_RESULT("a{sv}", info), method_get_model_info, SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_RESULT("a{sv}", info), method_get_model_info,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListSystemPrompts", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", prompts),
                                 method_list_system_prompts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetSystemPrompt", SD_BUS_ARGS("s", id), SD_BUS_RESULT("s", text),
@@ -779,20 +795,21 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("StartBatch", SD_BUS_ARGS("a{sv}", request, "a{sv}", options),
                                 SD_BUS_RESULT("o", job), bus_method_start_batch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartCrossover", SD_BUS_ARGS("a{sv}", request, "a{sv}", options),
-                                SD_BUS_RESULT("o", job), bus_method_start_crossover, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Calibrate", SD_BUS_ARGS("a{sv}", request, "a{sv}", options), SD_BUS_RESULT("o", job),
-                                bus_method_calibrate, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("StartComparison",
-                                SD_BUS_ARGS("a{sv}", request, "aa{sv}", panes, "a{sv}", options),
-                                SD_BUS_RESULT("o", job), bus_method_start_comparison, SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_RESULT("o", job), bus_method_start_crossover,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Calibrate", SD_BUS_ARGS("a{sv}", request, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), bus_method_calibrate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "StartComparison", SD_BUS_ARGS("a{sv}", request, "aa{sv}", panes, "a{sv}", options),
+                SD_BUS_RESULT("o", job), bus_method_start_comparison, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListBenchmarks", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", benchmarks),
                                 method_list_benchmarks, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetDefaultBenchmark", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT,
                                 method_set_default_benchmark, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AddBenchmark", SD_BUS_ARGS("a{sv}", benchmark), SD_BUS_NO_RESULT,
                                 method_add_benchmark, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("RemoveBenchmark", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_remove_benchmark,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveBenchmark", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT,
+                                method_remove_benchmark, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListRegions", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", regions),
                                 method_list_regions, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetSessionSummary", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", summary),
@@ -801,8 +818,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListRuns", SD_BUS_ARGS("a{sv}", filter), SD_BUS_RESULT("aa{sv}", runs),
                                 method_list_runs, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ExportRuns", SD_BUS_ARGS("s", format, "a{sv}", filter), SD_BUS_RESULT("h", data),
-                                method_export_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportRuns", SD_BUS_ARGS("s", format, "a{sv}", filter),
+                                SD_BUS_RESULT("h", data), method_export_runs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetEnergyStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
                                 method_get_energy_status, SD_BUS_VTABLE_UNPRIVILEGED),
 

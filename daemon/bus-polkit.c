@@ -101,8 +101,8 @@ static int start_query(sd_bus_message *call, const char *action, PolkitRegistry 
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(pk, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", sender, action, 0, flags,
-                                  "");
+        r = sd_bus_message_append(pk, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", sender, action,
+                                  0, flags, "");
         if (r < 0)
                 return r;
 
@@ -140,11 +140,13 @@ int bus_verify_polkit_async(sd_bus_message *call, const char *action, PolkitRegi
                         return 1;
                 if (failure)
                         return sd_bus_error_setf(error, LAB_ERROR_PREFIX "PermissionDenied",
-                                                 "Not authorized (%s): polkit is unavailable: %s", action, failure);
+                                                 "Not authorized (%s): polkit is unavailable: %s", action,
+                                                 failure);
                 if (challenge)
                         return sd_bus_error_setf(error, LAB_ERROR_PREFIX "PermissionDenied",
                                                  "Interactive authentication required for %s", action);
-                return sd_bus_error_setf(error, LAB_ERROR_PREFIX "PermissionDenied", "Not authorized: %s", action);
+                return sd_bus_error_setf(error, LAB_ERROR_PREFIX "PermissionDenied", "Not authorized: %s",
+                                         action);
         }
 
         r = bus_message_sender_uid(call, &uid);

@@ -65,8 +65,9 @@ static int read_field(sd_bus_message *m, const BusField *f, void *target) {
 }
 
 /* Handles one dictionary entry whose key is already read; *ret_handled = false for unknown keys. */
-static int read_entry(sd_bus_message *m, const char *key, const BusField *fields, size_t n_fields, void *target,
-                      GHashTable *seen, const char *what, bool *ret_handled, sd_bus_error *error) {
+static int read_entry(sd_bus_message *m, const char *key, const BusField *fields, size_t n_fields,
+                      void *target, GHashTable *seen, const char *what, bool *ret_handled,
+                      sd_bus_error *error) {
         const char *contents;
         int r;
 
@@ -97,8 +98,8 @@ static int read_entry(sd_bus_message *m, const char *key, const BusField *fields
 typedef int (*extra_field_fn)(sd_bus_message *m, const char *key, void *target, bool *ret_handled,
                               sd_bus_error *error);
 
-static int read_dict_full(sd_bus_message *m, const BusField *fields, size_t n_fields, void *target, const char *what,
-                          extra_field_fn extra, sd_bus_error *error) {
+static int read_dict_full(sd_bus_message *m, const BusField *fields, size_t n_fields, void *target,
+                          const char *what, extra_field_fn extra, sd_bus_error *error) {
         g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
         int r;
 
@@ -157,13 +158,17 @@ static int read_request_extra(sd_bus_message *m, const char *key, void *target, 
                 MeasureMode mode;
 
                 if (!streq(contents, "s"))
-                        return invalid(error, "request key \"measure\" must be of type 's', not '%s'", contents);
+                        return invalid(error, "request key \"measure\" must be of type 's', not '%s'",
+                                       contents);
                 r = sd_bus_message_read(m, "v", "s", &s);
                 if (r < 0)
                         return r;
                 mode = measure_mode_from_string(s);
                 if (mode < 0)
-                        return invalid(error, "request key \"measure\" must be \"off\", \"live\", \"estimate\" or \"auto\", not \"%s\"", s);
+                        return invalid(error,
+                                       "request key \"measure\" must be \"off\", \"live\", \"estimate\" or "
+                                       "\"auto\", not \"%s\"",
+                                       s);
                 req->measure = mode;
                 return 0;
         }
@@ -171,7 +176,8 @@ static int read_request_extra(sd_bus_message *m, const char *key, void *target, 
         if (lab_request_n_injections(req) > 0)
                 return invalid(error, "request key \"injections\" given twice");
         if (!streq(contents, "a(ss)"))
-                return invalid(error, "request key \"injections\" must be of type 'a(ss)', not '%s'", contents);
+                return invalid(error, "request key \"injections\" must be of type 'a(ss)', not '%s'",
+                               contents);
         r = sd_bus_message_enter_container(m, 'v', "a(ss)");
         if (r < 0)
                 return r;
@@ -193,22 +199,23 @@ static int read_request_extra(sd_bus_message *m, const char *key, void *target, 
 
 int bus_read_request(sd_bus_message *m, LabRequest **ret, sd_bus_error *error) {
         static const BusField fields[] = {
-                { "model", BUS_FIELD_STRING, offsetof(LabRequest, model), -1 },
-                { "backend", BUS_FIELD_STRING, offsetof(LabRequest, backend), -1 },
-                { "system_prompt", BUS_FIELD_STRING, offsetof(LabRequest, system_prompt), -1 },
-                { "system_prompt_id", BUS_FIELD_STRING, offsetof(LabRequest, system_prompt_id), -1 },
-                { "user_prompt", BUS_FIELD_STRING, offsetof(LabRequest, user_prompt), -1 },
-                { "conversation_context", BUS_FIELD_STRING, offsetof(LabRequest, conversation_context), -1 },
-                { "temperature", BUS_FIELD_DOUBLE, offsetof(LabRequest, temperature),
-                  offsetof(LabRequest, has_temperature) },
-                { "max_tokens", BUS_FIELD_UINT32, offsetof(LabRequest, max_tokens),
-                  offsetof(LabRequest, has_max_tokens) },
-                { "seed", BUS_FIELD_INT64, offsetof(LabRequest, seed), offsetof(LabRequest, has_seed) },
-                { "num_ctx", BUS_FIELD_UINT32, offsetof(LabRequest, num_ctx), offsetof(LabRequest, has_num_ctx) },
-                { "include_thinking", BUS_FIELD_BOOL, offsetof(LabRequest, include_thinking), -1 },
-                { "benchmark", BUS_FIELD_STRING, offsetof(LabRequest, benchmark), -1 },
-                { "region", BUS_FIELD_STRING, offsetof(LabRequest, region), -1 },
-                { "label", BUS_FIELD_STRING, offsetof(LabRequest, label), -1 },
+                {"model", BUS_FIELD_STRING, offsetof(LabRequest, model), -1},
+                {"backend", BUS_FIELD_STRING, offsetof(LabRequest, backend), -1},
+                {"system_prompt", BUS_FIELD_STRING, offsetof(LabRequest, system_prompt), -1},
+                {"system_prompt_id", BUS_FIELD_STRING, offsetof(LabRequest, system_prompt_id), -1},
+                {"user_prompt", BUS_FIELD_STRING, offsetof(LabRequest, user_prompt), -1},
+                {"conversation_context", BUS_FIELD_STRING, offsetof(LabRequest, conversation_context), -1},
+                {"temperature", BUS_FIELD_DOUBLE, offsetof(LabRequest, temperature),
+                 offsetof(LabRequest, has_temperature)},
+                {"max_tokens", BUS_FIELD_UINT32, offsetof(LabRequest, max_tokens),
+                 offsetof(LabRequest, has_max_tokens)},
+                {"seed", BUS_FIELD_INT64, offsetof(LabRequest, seed), offsetof(LabRequest, has_seed)},
+                {"num_ctx", BUS_FIELD_UINT32, offsetof(LabRequest, num_ctx),
+                 offsetof(LabRequest, has_num_ctx)},
+                {"include_thinking", BUS_FIELD_BOOL, offsetof(LabRequest, include_thinking), -1},
+                {"benchmark", BUS_FIELD_STRING, offsetof(LabRequest, benchmark), -1},
+                {"region", BUS_FIELD_STRING, offsetof(LabRequest, region), -1},
+                {"label", BUS_FIELD_STRING, offsetof(LabRequest, label), -1},
         };
         g_autoptr(LabRequest) req = lab_request_new();
         int r;

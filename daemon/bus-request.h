@@ -9,19 +9,19 @@
 #include "request.h"
 
 typedef enum BusFieldType {
-        BUS_FIELD_STRING,    /* s → char** (g_free'd) */
-        BUS_FIELD_BOOL,      /* b → bool* */
-        BUS_FIELD_UINT32,    /* u → uint32_t* */
-        BUS_FIELD_INT64,     /* x → int64_t* */
-        BUS_FIELD_UINT64,    /* t → uint64_t* */
-        BUS_FIELD_DOUBLE,    /* d → double* */
+        BUS_FIELD_STRING, /* s → char** (g_free'd) */
+        BUS_FIELD_BOOL,   /* b → bool* */
+        BUS_FIELD_UINT32, /* u → uint32_t* */
+        BUS_FIELD_INT64,  /* x → int64_t* */
+        BUS_FIELD_UINT64, /* t → uint64_t* */
+        BUS_FIELD_DOUBLE, /* d → double* */
 } BusFieldType;
 
 typedef struct BusField {
         const char *key;
         BusFieldType type;
-        size_t offset;       /* of the value in the target struct */
-        ssize_t set_offset;  /* of a bool "was given" flag, or -1 */
+        size_t offset;      /* of the value in the target struct */
+        ssize_t set_offset; /* of a bool "was given" flag, or -1 */
 } BusField;
 
 /* Reads an a{sv} into @target using @fields; unknown keys, wrong types and duplicate keys are

@@ -25,7 +25,8 @@ static int run_find(sd_bus *bus, const char *path, const char *interface, void *
         return 1;
 }
 
-static int run_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret_nodes, sd_bus_error *error) {
+static int run_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret_nodes,
+                         sd_bus_error *error) {
         LabBus *b = userdata;
         GHashTableIter it;
         gpointer v;
@@ -88,8 +89,9 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_append(reply, "s", run_state_to_string(((Run *) userdata)->state));
 }
 
-static int property_get_queue_position(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_queue_position(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
         return sd_bus_message_append(reply, "u", ((Run *) userdata)->queue_position);
 }
 
@@ -116,8 +118,8 @@ static int property_get_result(sd_bus *bus, const char *path, const char *interf
         if (uid != r->uid && uid != 0) {
                 if (call && streq_ptr(sd_bus_message_get_member(call), "GetAll"))
                         return bus_message_append_json_dict(reply, NULL);
-                return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER, "The result of run %" PRIu64
-                                          " belongs to another user", r->id);
+                return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER,
+                                          "The result of run %" PRIu64 " belongs to another user", r->id);
         }
         return bus_message_append_json_dict(reply, r->result);
 }
@@ -158,7 +160,8 @@ static int append_phases(sd_bus_message *reply, Run *r) {
                         k = sd_bus_message_append(reply, "(stt)", "prefill", p.load_end - p.start,
                                                   p.prefill_end - p.start);
                 if (k >= 0)
-                        k = sd_bus_message_append(reply, "(stt)", "decode", p.prefill_end - p.start, p.end - p.start);
+                        k = sd_bus_message_append(reply, "(stt)", "decode", p.prefill_end - p.start,
+                                                  p.end - p.start);
                 if (k < 0)
                         return k;
         }
@@ -212,8 +215,10 @@ static const sd_bus_vtable run_vtable[] = {
         SD_BUS_PROPERTY("Measure", "s", property_get_measure, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Job", "o", property_get_job, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Result", "a{sv}", property_get_result, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Result", "a{sv}", property_get_result, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Error", "(ss)", property_get_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -303,7 +308,7 @@ static void hook_run_finished(Manager *m, Run *r, void *userdata) {
         int k;
 
         r->bus_data = sd_bus_track_unref(r->bus_data); /* the owner leaving no longer matters */
-        hook_run_changed(m, r, (const char *const[]){ "State", "Error", "Result", NULL }, userdata);
+        hook_run_changed(m, r, (const char *const[]){"State", "Error", "Result", NULL}, userdata);
         if (!r->owner)
                 return;
         k = bus_new_unicast_signal(b->bus, r->owner, r->path, LAB_RUN_IFACE, "Finished", &sig);
@@ -331,7 +336,8 @@ static void hook_manager_changed(Manager *m, const char *const *properties, void
         LabBus *b = userdata;
         int k;
 
-        k = sd_bus_emit_properties_changed_strv(b->bus, LAB_OBJECT_PATH, LAB_MANAGER_IFACE, (char **) properties);
+        k = sd_bus_emit_properties_changed_strv(b->bus, LAB_OBJECT_PATH, LAB_MANAGER_IFACE,
+                                                (char **) properties);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit PropertiesChanged for the manager: %m");
 }

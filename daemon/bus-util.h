@@ -6,13 +6,13 @@
 
 #include "macro.h"
 
-#define LAB_BUS_NAME       "org.llmlab.Lab1"
-#define LAB_OBJECT_PATH    "/org/llmlab/Lab1"
-#define LAB_RUN_PREFIX     "/org/llmlab/Lab1/run"
-#define LAB_JOB_PREFIX     "/org/llmlab/Lab1/job"
-#define LAB_MANAGER_IFACE  "org.llmlab.Lab1.Manager"
-#define LAB_RUN_IFACE      "org.llmlab.Lab1.Run"
-#define LAB_JOB_IFACE      "org.llmlab.Lab1.Job"
+#define LAB_BUS_NAME      "org.llmlab.Lab1"
+#define LAB_OBJECT_PATH   "/org/llmlab/Lab1"
+#define LAB_RUN_PREFIX    "/org/llmlab/Lab1/run"
+#define LAB_JOB_PREFIX    "/org/llmlab/Lab1/job"
+#define LAB_MANAGER_IFACE "org.llmlab.Lab1.Manager"
+#define LAB_RUN_IFACE     "org.llmlab.Lab1.Run"
+#define LAB_JOB_IFACE     "org.llmlab.Lab1.Job"
 
 /* The effective uid of the message's sender (from the bus daemon, not from the message). */
 int bus_message_sender_uid(sd_bus_message *m, uid_t *ret);

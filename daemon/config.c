@@ -5,7 +5,7 @@
 #include "build-config.h"
 #include "log.h"
 
-#define DEFAULT_OLLAMA_URL "http://127.0.0.1:11434"
+#define DEFAULT_OLLAMA_URL   "http://127.0.0.1:11434"
 #define BACKEND_GROUP_PREFIX "Backend "
 
 static const char *const backend_kind_table[_BACKEND_KIND_MAX] = {
@@ -178,7 +178,8 @@ static int parser_fail(Parser *p, const char *group, const char *key, const char
         return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s: %s", p->path, msg);
 }
 
-static int get_uint(Parser *p, const char *group, const char *key, unsigned min, unsigned max, unsigned *ret) {
+static int get_uint(Parser *p, const char *group, const char *key, unsigned min, unsigned max,
+                    unsigned *ret) {
         g_autofree char *s = g_key_file_get_string(p->kf, group, key, NULL);
         guint64 v;
 
@@ -186,8 +187,8 @@ static int get_uint(Parser *p, const char *group, const char *key, unsigned min,
                 return 0;
         g_strstrip(s);
         if (!g_ascii_string_to_unsigned(s, 10, min, max, &v, NULL))
-                return parser_fail(p, group, key, "%s= must be a whole number between %u and %u, not \"%s\"", key,
-                                   min, max, s);
+                return parser_fail(p, group, key, "%s= must be a whole number between %u and %u, not \"%s\"",
+                                   key, min, max, s);
         *ret = (unsigned) v;
         return 0;
 }
@@ -231,7 +232,7 @@ static bool backend_id_valid(const char *id) {
 }
 
 static int parse_backend(Parser *p, Config *c, const char *group) {
-        static const char *const known[] = { "Kind", "Url", "ApiKey", NULL };
+        static const char *const known[] = {"Kind", "Url", "ApiKey", NULL};
         const char *id = group + strlen(BACKEND_GROUP_PREFIX);
         g_autofree char *kind_s = NULL, *url = NULL, *api_key = NULL;
         BackendKind kind;
@@ -251,7 +252,8 @@ static int parse_backend(Parser *p, Config *c, const char *group) {
                 return r;
         kind = kind_s ? backend_kind_from_string(kind_s) : BACKEND_KIND_OLLAMA;
         if (kind < 0)
-                return parser_fail(p, group, "Kind", "Kind= must be \"ollama\" or \"openai\", not \"%s\"", kind_s);
+                return parser_fail(p, group, "Kind", "Kind= must be \"ollama\" or \"openai\", not \"%s\"",
+                                   kind_s);
 
         r = get_string(p, group, "Url", &url);
         if (r < 0)
@@ -259,7 +261,8 @@ static int parse_backend(Parser *p, Config *c, const char *group) {
         if (!url)
                 return parser_fail(p, group, NULL, "[%s] needs Url=", group);
         if (!startswith(url, "http://") && !startswith(url, "https://"))
-                return parser_fail(p, group, "Url", "Url= must start with http:// or https://, not \"%s\"", url);
+                return parser_fail(p, group, "Url", "Url= must start with http:// or https://, not \"%s\"",
+                                   url);
 
         r = get_string(p, group, "ApiKey", &api_key);
         if (r < 0)
@@ -271,8 +274,9 @@ static int parse_backend(Parser *p, Config *c, const char *group) {
 
 static int parse_daemon(Parser *p, Config *c) {
         static const char *const known[] = {
-                "MaxRunsPerUser", "MaxQueueLength", "MaxBatchRuns", "LingerSec", "FirstByteTimeoutSec",
-                "IdleTimeoutSec", "ConnectTimeoutSec", "MaxTranscriptBytes", NULL,
+                "MaxRunsPerUser",    "MaxQueueLength",      "MaxBatchRuns",
+                "LingerSec",         "FirstByteTimeoutSec", "IdleTimeoutSec",
+                "ConnectTimeoutSec", "MaxTranscriptBytes",  NULL,
         };
         int r;
 
@@ -298,7 +302,7 @@ static int parse_daemon(Parser *p, Config *c) {
 }
 
 static int parse_energy(Parser *p, Config *c) {
-        static const char *const known[] = { "SampleIntervalMs", "IdleWindowSec", "DefaultBenchmark", NULL };
+        static const char *const known[] = {"SampleIntervalMs", "IdleWindowSec", "DefaultBenchmark", NULL};
         int r;
 
         r = check_keys(p, "Energy", known);
@@ -312,7 +316,7 @@ static int parse_energy(Parser *p, Config *c) {
 }
 
 static int parse_carbon(Parser *p, Config *c) {
-        static const char *const known[] = { "Region", NULL };
+        static const char *const known[] = {"Region", NULL};
         int r;
 
         r = check_keys(p, "Carbon", known);
@@ -325,7 +329,7 @@ static int parse_carbon(Parser *p, Config *c) {
 }
 
 static int parse_metrics(Parser *p, Config *c) {
-        static const char *const known[] = { "TextfilePath", NULL };
+        static const char *const known[] = {"TextfilePath", NULL};
         int r;
 
         r = check_keys(p, "Metrics", known);
@@ -345,15 +349,15 @@ static int parse_contents(Parser *p, Config *c) {
                 unsigned line = find_syntax_error_line(p->contents);
 
                 if (line > 0)
-                        return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s:%u: %s", p->path, line,
-                                             gerr->message);
+                        return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s:%u: %s", p->path,
+                                             line, gerr->message);
                 return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s: %s", p->path, gerr->message);
         }
 
         r = (int) find_duplicate_group_line(p->contents);
         if (r > 0)
-                return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT, "%s:%d: this section was already given above",
-                                     p->path, r);
+                return lab_error_set(p->error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "%s:%d: this section was already given above", p->path, r);
 
         groups = g_key_file_get_groups(p->kf, NULL);
         for (char **g = groups; g && *g; g++) {
@@ -368,10 +372,11 @@ static int parse_contents(Parser *p, Config *c) {
                 else if (startswith(*g, BACKEND_GROUP_PREFIX))
                         r = parse_backend(p, c, *g);
                 else
-                        r = parser_fail(p, *g, NULL,
-                                        "unknown section [%s] (known: [Daemon], [Energy], [Carbon], [Metrics], "
-                                        "[Backend ID])",
-                                        *g);
+                        r = parser_fail(
+                                p, *g, NULL,
+                                "unknown section [%s] (known: [Daemon], [Energy], [Carbon], [Metrics], "
+                                "[Backend ID])",
+                                *g);
                 if (r < 0)
                         return r;
         }
@@ -407,7 +412,7 @@ int config_load(const char *path, Config **ret, LabError *error) {
         c->path = g_strdup(path);
         {
                 g_autoptr(GKeyFile) kf = g_key_file_new();
-                Parser p = { .path = path, .contents = contents, .kf = kf, .error = error };
+                Parser p = {.path = path, .contents = contents, .kf = kf, .error = error};
 
                 r = parse_contents(&p, c);
                 if (r < 0)

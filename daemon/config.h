@@ -22,13 +22,13 @@ BackendKind backend_kind_from_string(const char *s) _pure_;
 typedef struct BackendConfig {
         char *id;
         BackendKind kind;
-        char *url;          /* base URL without trailing slash */
-        char *api_key;      /* optional bearer token (OpenAI-compatible servers) */
+        char *url;     /* base URL without trailing slash */
+        char *api_key; /* optional bearer token (OpenAI-compatible servers) */
 } BackendConfig;
 
 typedef struct Config {
-        char *path;         /* the file read, or NULL when none existed */
-        char *local_dir;    /* directory of the config file: local presets live in <local_dir>/system_prompts */
+        char *path;      /* the file read, or NULL when none existed */
+        char *local_dir; /* directory of the config file: local presets live in <local_dir>/system_prompts */
 
         GPtrArray *backends; /* BackendConfig*, in file order; never empty */
 
@@ -36,22 +36,22 @@ typedef struct Config {
         unsigned max_runs_per_user;
         unsigned max_queue_length;
         unsigned max_batch_runs;
-        unsigned linger_sec;            /* how long finished runs/jobs stay on the bus */
+        unsigned linger_sec;             /* how long finished runs/jobs stay on the bus */
         unsigned first_byte_timeout_sec; /* model load + prefill may take minutes */
-        unsigned idle_timeout_sec;      /* silence between two pieces of a stream */
+        unsigned idle_timeout_sec;       /* silence between two pieces of a stream */
         unsigned connect_timeout_sec;
         unsigned max_transcript_bytes; /* streamed text (answer + thinking) per run */
 
         /* [Energy] */
         unsigned sample_interval_ms;
         unsigned idle_window_sec;
-        char *default_benchmark;        /* NULL: the built-in default */
+        char *default_benchmark; /* NULL: the built-in default */
 
         /* [Carbon] */
-        char *region;                   /* ISO code, "GLOBAL" by default */
+        char *region; /* ISO code, "GLOBAL" by default */
 
         /* [Metrics] */
-        char *textfile_path;            /* Prometheus node-exporter textfile, NULL = off */
+        char *textfile_path; /* Prometheus node-exporter textfile, NULL = off */
 } Config;
 
 /* Loads @path; when @path is NULL uses $LLMLAB_CONFIG, then /etc/llmlab/llmlab.conf. A missing file

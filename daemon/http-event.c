@@ -9,12 +9,12 @@ struct HttpClient {
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
-        GHashTable *io_sources;  /* fd → sd_event_source* */
-        GHashTable *requests;    /* live HttpRequest* (set) */
-        GPtrArray *dead;         /* cancelled while libcurl was running; freed from the defer source */
-        GPtrArray *pending_add;  /* started while libcurl was running; added from the defer source */
+        GHashTable *io_sources; /* fd → sd_event_source* */
+        GHashTable *requests;   /* live HttpRequest* (set) */
+        GPtrArray *dead;        /* cancelled while libcurl was running; freed from the defer source */
+        GPtrArray *pending_add; /* started while libcurl was running; added from the defer source */
         sd_event_source *defer;
-        unsigned in_curl;        /* > 0 while inside curl_multi_socket_action() */
+        unsigned in_curl; /* > 0 while inside curl_multi_socket_action() */
 };
 
 struct HttpRequest {
@@ -130,8 +130,10 @@ static void check_multi_info(HttpClient *c) {
 
                         if (msg->data.result == CURLE_GOT_NOTHING)
                                 text = g_strdup("the server closed the connection without sending anything");
-                        else if (msg->data.result == CURLE_PARTIAL_FILE || msg->data.result == CURLE_RECV_ERROR)
-                                text = g_strdup_printf("the connection was closed before the response ended (%s)", m);
+                        else if (msg->data.result == CURLE_PARTIAL_FILE ||
+                                 msg->data.result == CURLE_RECV_ERROR)
+                                text = g_strdup_printf(
+                                        "the connection was closed before the response ended (%s)", m);
                         else
                                 text = g_strdup(m);
                         request_finish(r, error, text);
@@ -308,7 +310,8 @@ static int request_timeout_handler(sd_event_source *s, uint64_t usec, void *user
         if (!r->got_data)
                 msg = g_strdup_printf("no response within %u s", r->first_byte_timeout_ms / 1000);
         else
-                msg = g_strdup_printf("the stream stalled: nothing received for %u s", r->idle_timeout_ms / 1000);
+                msg = g_strdup_printf("the stream stalled: nothing received for %u s",
+                                      r->idle_timeout_ms / 1000);
         request_finish(r, -ETIMEDOUT, msg);
         return 0;
 }
@@ -385,7 +388,8 @@ static size_t write_callback(char *data, size_t size, size_t n, void *userdata) 
 static int request_setup(HttpRequest *r, const HttpRequestSpec *spec) {
         CURL *e = r->easy;
 
-        r->headers = curl_slist_append(r->headers, "Expect:"); /* never wait for 100-continue: it distorts TTFT */
+        r->headers =
+                curl_slist_append(r->headers, "Expect:"); /* never wait for 100-continue: it distorts TTFT */
         if (spec->body)
                 r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
         if (spec->bearer_token) {
@@ -449,7 +453,8 @@ int http_request_start(HttpClient *c, const HttpRequestSpec *spec, const HttpCal
 
         k = request_setup(r, spec);
         if (k >= 0)
-                k = sd_event_add_time(c->event, &r->timeout, CLOCK_MONOTONIC, 0, 0, request_timeout_handler, r);
+                k = sd_event_add_time(c->event, &r->timeout, CLOCK_MONOTONIC, 0, 0, request_timeout_handler,
+                                      r);
         if (k >= 0) {
                 (void) sd_event_source_set_enabled(r->timeout, SD_EVENT_OFF);
                 (void) sd_event_source_set_description(r->timeout, "http-timeout");

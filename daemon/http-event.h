@@ -14,10 +14,10 @@ typedef struct HttpClient HttpClient;
 typedef struct HttpRequest HttpRequest;
 
 typedef struct HttpRequestSpec {
-        const char *method;            /* "GET" or "POST" */
+        const char *method; /* "GET" or "POST" */
         const char *url;
-        const char *body;              /* POST body (JSON), may be NULL */
-        const char *bearer_token;      /* Authorization: Bearer …, may be NULL */
+        const char *body;         /* POST body (JSON), may be NULL */
+        const char *bearer_token; /* Authorization: Bearer …, may be NULL */
         unsigned connect_timeout_ms;
         unsigned first_byte_timeout_ms; /* 0 = none */
         unsigned idle_timeout_ms;       /* 0 = none */
@@ -26,7 +26,8 @@ typedef struct HttpRequestSpec {
 
 typedef struct HttpCallbacks {
         /* The response status line and headers are complete. Return < 0 to abort. */
-        int (*on_headers)(HttpRequest *r, long status, const char *content_type, uint64_t t_ns, void *userdata);
+        int (*on_headers)(HttpRequest *r, long status, const char *content_type, uint64_t t_ns,
+                          void *userdata);
         /* Body bytes, as they arrive. Return < 0 to abort (on_done then reports that error). */
         int (*on_data)(HttpRequest *r, const char *data, size_t size, uint64_t t_ns, void *userdata);
         /* Called exactly once unless the request was cancelled with http_request_cancel().

@@ -17,37 +17,41 @@
 
 typedef struct BatchState {
         unsigned started;
-        double idle_w;   /* fresh idle window before the batch, NaN if none */
+        double idle_w; /* fresh idle window before the batch, NaN if none */
         int idle_error;
 } BatchState;
 
 static const char *const batch_metrics[][2] = {
-        { "energy", "wh_per_1000_etokens" },
-        { "energy", "total_wh" },
-        { "energy", "net_total_wh" },
-        { "energy", "prefill_wh_per_1000_input_tokens" },
-        { "energy", "decode_wh_per_1000_output_tokens" },
-        { "timing", "ttft_ms" },
-        { "timing", "tokens_per_s" },
-        { "tokens", "input" },
-        { "tokens", "output" },
-        { "tokens", "cached" },
+        {"energy", "wh_per_1000_etokens"},
+        {"energy", "total_wh"},
+        {"energy", "net_total_wh"},
+        {"energy", "prefill_wh_per_1000_input_tokens"},
+        {"energy", "decode_wh_per_1000_output_tokens"},
+        {"timing", "ttft_ms"},
+        {"timing", "tokens_per_s"},
+        {"tokens", "input"},
+        {"tokens", "output"},
+        {"tokens", "cached"},
 };
 
 static const char *metric_name(const char *section, const char *key) {
         if (streq(section, "tokens"))
-                return streq(key, "input") ? "input_tokens" : streq(key, "output") ? "output_tokens" : "cached_tokens";
+                return streq(key, "input")    ? "input_tokens"
+                       : streq(key, "output") ? "output_tokens"
+                                              : "cached_tokens";
         return key;
 }
 
 static int batch_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs, LabError *error) {
         if (o->runs < 1 || o->runs > max_runs)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "runs must be between 1 and %u, not %u",
-                                     max_runs, o->runs);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "runs must be between 1 and %u, not %u", max_runs, o->runs);
         if (o->warmup > BATCH_MAX_WARMUP)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "warmup must be at most %u", BATCH_MAX_WARMUP);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "warmup must be at most %u",
+                                     BATCH_MAX_WARMUP);
         if (o->idle_ms > BATCH_MAX_IDLE_MS)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "idle_ms must be at most %u", BATCH_MAX_IDLE_MS);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "idle_ms must be at most %u",
+                                     BATCH_MAX_IDLE_MS);
         return 0;
 }
 
@@ -74,7 +78,8 @@ static void batch_next(Job *j) {
         (void) job_start_run(j, req, /* warmup= */ st->started <= j->options.warmup);
 }
 
-static void batch_idle_done(EnergyMonitor *em, int error, double summed_w, const double *zone_w, void *userdata) {
+static void batch_idle_done(EnergyMonitor *em, int error, double summed_w, const double *zone_w,
+                            void *userdata) {
         _cleanup_(job_unrefp) Job *j = userdata;
         BatchState *st = j->state_data;
 
@@ -123,8 +128,9 @@ static void batch_run_finished(Job *j, Run *r) {
 static json_t *batch_summary(Job *j) {
         BatchState *st = j->state_data;
         json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:b}", "kind", "batch", "n",
-                              (json_int_t) job_count_runs(j, RUN_DONE, false), "warmup", (json_int_t) j->options.warmup,
-                              "failed", (json_int_t) job_count_runs(j, RUN_FAILED, false), "requested",
+                              (json_int_t) job_count_runs(j, RUN_DONE, false), "warmup",
+                              (json_int_t) j->options.warmup, "failed",
+                              (json_int_t) job_count_runs(j, RUN_FAILED, false), "requested",
                               (json_int_t) j->options.runs, "bust_cache", j->options.bust_cache);
 
         for (size_t i = 0; i < ELEMENTSOF(batch_metrics); i++) {

@@ -19,8 +19,8 @@
 #define CALIBRATION_MIN_RUNS 4U
 
 /* Two orthogonal-ish sequences: input filler words and output tokens vary independently. */
-static const uint32_t input_levels[] = { 60, 480, 180, 900, 120, 660, 300, 1000 };
-static const uint32_t output_levels[] = { 32, 160, 256, 48, 224, 96, 128, 192 };
+static const uint32_t input_levels[] = {60, 480, 180, 900, 120, 660, 300, 1000};
+static const uint32_t output_levels[] = {32, 160, 256, 48, 224, 96, 128, 192};
 
 typedef struct CalibrationState {
         unsigned started;
@@ -37,10 +37,12 @@ static void calibration_state_free(void *p) {
         g_free(st);
 }
 
-static int calibration_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs, LabError *error) {
+static int calibration_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs,
+                                LabError *error) {
         if (o->runs < CALIBRATION_MIN_RUNS || o->runs > max_runs)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "runs must be between %u and %u, not %u",
-                                     CALIBRATION_MIN_RUNS, max_runs, o->runs);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "runs must be between %u and %u, not %u", CALIBRATION_MIN_RUNS,
+                                     max_runs, o->runs);
         if (req->measure == MEASURE_ESTIMATE || req->measure == MEASURE_OFF)
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
                                      "calibration measures energy: measure must be \"live\" or \"auto\"");
@@ -98,15 +100,15 @@ static int save_benchmark(Job *j, CalibrationState *st) {
         Benchmark *b = NULL;
         int r;
 
-        r = benchmark_new(st->benchmark_id, st->fit.a_wh_per_token_in * 1000.0, st->fit.b_wh_per_token_out * 1000.0,
-                          &b);
+        r = benchmark_new(st->benchmark_id, st->fit.a_wh_per_token_in * 1000.0,
+                          st->fit.b_wh_per_token_out * 1000.0, &b);
         if (r < 0)
                 return r;
         free(b->name); /* benchmark_new() named it after its id */
         b->name = g_strdup_printf("%s (calibrated on this machine)", j->request->model);
         b->source = g_strdup("calibration");
-        b->description = g_strdup_printf("Fitted by least squares from %zu measured runs (R² %.4f).", st->fit.n,
-                                         st->fit.r2);
+        b->description = g_strdup_printf("Fitted by least squares from %zu measured runs (R² %.4f).",
+                                         st->fit.n, st->fit.r2);
         b->calibrated = true;
         b->r2 = st->fit.r2;
         b->intercept_wh = st->fit.c_wh;
@@ -117,7 +119,8 @@ static int save_benchmark(Job *j, CalibrationState *st) {
                 return r;
         r = store_save_benchmark(m->store, st->benchmark_id, saved);
         if (r < 0)
-                log_error_errno(r, "Failed to store benchmark %s, it will be lost on restart: %m", st->benchmark_id);
+                log_error_errno(r, "Failed to store benchmark %s, it will be lost on restart: %m",
+                                st->benchmark_id);
         return 0;
 }
 
@@ -142,7 +145,8 @@ static void calibration_fit(Job *j) {
         r = energy_fit_compute(in, out, wh, k, /* intercept= */ true, &st->fit);
         if (r < 0)
                 return job_fail(j, LAB_ERROR_FAILED, "The energy fit failed over %zu measured runs: %s", k,
-                                r == -EDOM ? "the input and output lengths did not vary enough" : strerror(-r));
+                                r == -EDOM ? "the input and output lengths did not vary enough"
+                                           : strerror(-r));
         if (st->fit.a_wh_per_token_in < 0 || st->fit.b_wh_per_token_out < 0)
                 return job_fail(j, LAB_ERROR_FAILED,
                                 "The fit gave a negative per-token energy (a=%g, b=%g Wh/token, R² %.3f): "

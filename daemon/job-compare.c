@@ -28,7 +28,8 @@ static void comparison_state_free(void *p) {
 }
 
 static const char *const pane_keys[] = {
-        "model", "alias", "backend", "temperature", "max_tokens", "system_prompt", "system_prompt_id", "seed",
+        "model",      "alias",         "backend",          "temperature",
+        "max_tokens", "system_prompt", "system_prompt_id", "seed",
 };
 
 static int validate_pane(json_t *pane, size_t index, LabError *error) {
@@ -36,34 +37,37 @@ static int validate_pane(json_t *pane, size_t index, LabError *error) {
         json_t *v;
 
         if (!json_is_object(pane))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu is not a dictionary", index);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu is not a dictionary",
+                                     index);
         json_object_foreach (pane, key, v) {
                 bool known = false;
 
                 for (size_t i = 0; i < ELEMENTSOF(pane_keys); i++)
                         known = known || streq(key, pane_keys[i]);
                 if (!known)
-                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "unknown pane key \"%s\" in pane %zu",
-                                             key, index);
+                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                             "unknown pane key \"%s\" in pane %zu", key, index);
         }
         if (!json_is_string(json_object_get(pane, "model")) || isempty(json_get_string(pane, "model")))
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu needs a model", index);
         if (json_object_get(pane, "temperature") && !json_is_real(json_object_get(pane, "temperature")))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu: temperature must be of type 'd'",
-                                     index);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "pane %zu: temperature must be of type 'd'", index);
         if (json_object_get(pane, "max_tokens") && !json_is_integer(json_object_get(pane, "max_tokens")))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu: max_tokens must be an integer",
-                                     index);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "pane %zu: max_tokens must be an integer", index);
         if (json_object_get(pane, "seed") && !json_is_integer(json_object_get(pane, "seed")))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu: seed must be an integer", index);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu: seed must be an integer",
+                                     index);
         for (size_t i = 0; i < ELEMENTSOF(pane_keys); i++) {
                 json_t *s = json_object_get(pane, pane_keys[i]);
 
-                if (s && (streq(pane_keys[i], "model") || streq(pane_keys[i], "alias") ||
-                          streq(pane_keys[i], "backend") || startswith(pane_keys[i], "system_prompt")) &&
+                if (s &&
+                    (streq(pane_keys[i], "model") || streq(pane_keys[i], "alias") ||
+                     streq(pane_keys[i], "backend") || startswith(pane_keys[i], "system_prompt")) &&
                     !json_is_string(s))
-                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "pane %zu: %s must be a string",
-                                             index, pane_keys[i]);
+                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                             "pane %zu: %s must be a string", index, pane_keys[i]);
         }
         return 0;
 }
@@ -86,7 +90,8 @@ static LabRequest *pane_request(const Job *j, json_t *pane, LabError *error) {
                 req->max_tokens = (uint32_t) CLAMP(json_integer_value(v), 0, (json_int_t) UINT32_MAX);
                 req->has_max_tokens = true;
                 if (req->max_tokens == 0)
-                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "max_tokens must not be 0"), NULL;
+                        return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "max_tokens must not be 0"),
+                               NULL;
         }
         if ((v = json_object_get(pane, "seed"))) {
                 req->seed = json_integer_value(v);
@@ -105,14 +110,15 @@ static LabRequest *pane_request(const Job *j, json_t *pane, LabError *error) {
         return TAKE_PTR(req);
 }
 
-static int comparison_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs, LabError *error) {
+static int comparison_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs,
+                               LabError *error) {
         size_t n = json_array_size(o->panes), i;
         json_t *pane;
         int r;
 
         if (n < 1 || n > COMPARISON_MAX_PANES)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "a comparison needs 1 to %u panes, not %zu",
-                                     COMPARISON_MAX_PANES, n);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "a comparison needs 1 to %u panes, not %zu", COMPARISON_MAX_PANES, n);
         json_array_foreach (o->panes, i, pane) {
                 r = validate_pane(pane, i, error);
                 if (r < 0)
@@ -177,11 +183,12 @@ static void comparison_run_start_failed(Job *j, const LabError *error) {
         ComparisonState *st = j->state_data;
         unsigned pane = st->started - 1;
 
-        json_array_append_new(st->failed,
-                              json_pack("{s:I, s:s, s:s, s:s}", "pane", (json_int_t) pane, "model",
-                                        strempty(json_get_string(json_array_get(j->options.panes, pane), "model")),
-                                        "error", strempty(lab_error_code_to_bus_name(error->code)), "message",
-                                        strempty(error->message)));
+        json_array_append_new(
+                st->failed,
+                json_pack("{s:I, s:s, s:s, s:s}", "pane", (json_int_t) pane, "model",
+                          strempty(json_get_string(json_array_get(j->options.panes, pane), "model")),
+                          "error", strempty(lab_error_code_to_bus_name(error->code)), "message",
+                          strempty(error->message)));
         j->done++;
         job_progress(j, NULL);
         if (j->done >= j->total)
@@ -213,9 +220,9 @@ static json_t *comparison_summary(Job *j) {
                 /* Panes start one at a time, in order; one that could not start has no run. */
                 while (pane_failed(st, pane))
                         pane++;
-                p = json_pack("{s:I, s:I, s:s, s:s, s:s}", "pane", (json_int_t) pane, "run", (json_int_t) r->id,
-                              "model", r->request->model, "alias", strempty(r->request->label), "state",
-                              run_state_to_string(r->state));
+                p = json_pack("{s:I, s:I, s:s, s:s, s:s}", "pane", (json_int_t) pane, "run",
+                              (json_int_t) r->id, "model", r->request->model, "alias",
+                              strempty(r->request->label), "state", run_state_to_string(r->state));
 
                 json_set_real(p, "prompt_tokens", run_result_number(r, "tokens", "input"));
                 json_set_real(p, "completion_tokens", run_result_number(r, "tokens", "output"));

@@ -18,8 +18,8 @@
 #define CROSSOVER_MAX_STEP_TOKENS    100000U
 
 typedef struct CrossoverState {
-        unsigned step;     /* steps started */
-        uint32_t num_ctx;  /* pinned */
+        unsigned step;    /* steps started */
+        uint32_t num_ctx; /* pinned */
         uint32_t max_tokens;
         json_t *steps;
         bool crossed;
@@ -32,13 +32,14 @@ static void crossover_state_free(void *p) {
         g_free(st);
 }
 
-static int crossover_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs, LabError *error) {
+static int crossover_validate(const LabRequest *req, const JobOptions *o, unsigned max_runs,
+                              LabError *error) {
         if (o->start_tokens < 1 || o->start_tokens > CROSSOVER_MAX_STEP_TOKENS)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "start_tokens must be between 1 and %u",
-                                     CROSSOVER_MAX_STEP_TOKENS);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "start_tokens must be between 1 and %u", CROSSOVER_MAX_STEP_TOKENS);
         if (o->step_tokens < 1 || o->step_tokens > CROSSOVER_MAX_STEP_TOKENS)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "step_tokens must be between 1 and %u",
-                                     CROSSOVER_MAX_STEP_TOKENS);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "step_tokens must be between 1 and %u", CROSSOVER_MAX_STEP_TOKENS);
         if (o->max_steps < 1 || o->max_steps > MIN(CROSSOVER_MAX_STEPS, max_runs))
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "max_steps must be between 1 and %u",
                                      MIN(CROSSOVER_MAX_STEPS, max_runs));
@@ -98,11 +99,11 @@ static void crossover_run_finished(Job *j, Run *r) {
         json_t *step;
 
         if (r->state != RUN_DONE)
-                return job_fail(j, r->error.code >= 0 ? r->error.code : LAB_ERROR_FAILED, "Step %u failed: %s",
-                                st->step, strna(r->error.message));
+                return job_fail(j, r->error.code >= 0 ? r->error.code : LAB_ERROR_FAILED,
+                                "Step %u failed: %s", st->step, strna(r->error.message));
         if (!isfinite(prefill) || !isfinite(decode))
-                return job_fail(j, LAB_ERROR_ENERGY_UNAVAILABLE, "Step %u has no prefill/decode energy split",
-                                st->step);
+                return job_fail(j, LAB_ERROR_ENERGY_UNAVAILABLE,
+                                "Step %u has no prefill/decode energy split", st->step);
 
         st->crossed = prefill > decode;
         step = json_pack("{s:I, s:I, s:I}", "step", (json_int_t) st->step, "target_tokens",
@@ -114,8 +115,9 @@ static void crossover_run_finished(Job *j, Run *r) {
         json_set_real(step, "total_wh", run_result_number(r, "energy", "total_wh"));
         json_set_real(step, "wh_per_1000_etokens", run_result_number(r, "energy", "wh_per_1000_etokens"));
         json_object_set_new(step, "crossed", json_boolean(st->crossed));
-        json_object_set_new(step, "measured", json_boolean(json_is_true(json_object_get(
-                                                       json_object_get(r->result, "energy"), "measured"))));
+        json_object_set_new(step, "measured",
+                            json_boolean(json_is_true(
+                                    json_object_get(json_object_get(r->result, "energy"), "measured"))));
         json_array_append_new(st->steps, step);
 
         if (st->crossed || st->step >= j->options.max_steps)

@@ -96,7 +96,7 @@ static void job_notify(Job *j, const char *const *properties) {
 void job_progress(Job *j, Run *current) {
         Manager *m = j->manager;
 
-        job_notify(j, (const char *const[]){ "Progress", NULL });
+        job_notify(j, (const char *const[]){"Progress", NULL});
         if (m->hooks && m->hooks->job_progress)
                 m->hooks->job_progress(m, j, current, m->hooks_userdata);
 }
@@ -136,7 +136,7 @@ static void job_run_created(Manager *m, Run *r, const LabError *error, void *use
         g_ptr_array_add(j->runs, run_ref(r));
         r->finished_cb = job_run_finished;
         r->finished_userdata = j;
-        job_notify(j, (const char *const[]){ "Runs", NULL });
+        job_notify(j, (const char *const[]){"Runs", NULL});
         job_progress(j, r);
         if (j->state != JOB_RUNNING || j->finishing)
                 run_cancel(r); /* the job was cancelled while the run was being set up */
@@ -235,10 +235,11 @@ void job_finish(Job *j, JobState state) {
         if (m->hooks && m->hooks->job_finished)
                 m->hooks->job_finished(m, j, m->hooks_userdata);
         k = sd_event_add_time_relative(m->event, &j->linger_timer, CLOCK_MONOTONIC,
-                                       (uint64_t) m->config->linger_sec * USEC_PER_SEC, USEC_PER_SEC, linger_handler,
-                                       j);
+                                       (uint64_t) m->config->linger_sec * USEC_PER_SEC, USEC_PER_SEC,
+                                       linger_handler, j);
         if (k < 0)
-                log_warning_errno(k, "Failed to schedule the removal of job %" PRIu64 ", keeping it: %m", j->id);
+                log_warning_errno(k, "Failed to schedule the removal of job %" PRIu64 ", keeping it: %m",
+                                  j->id);
 }
 
 void job_fail(Job *j, LabErrorCode code, const char *format, ...) {
@@ -263,20 +264,20 @@ void job_cancel(Job *j) {
 /* --- text helpers ------------------------------------------------------------------------------ */
 
 static const char *const filler_words[] = {
-        "amber",   "basin",   "cedar",   "delta",   "ember",   "fjord",   "garnet",  "harbor",  "island",
-        "juniper", "kelp",    "lagoon",  "meadow",  "nectar",  "orchard", "pebble",  "quartz",  "river",
-        "saddle",  "timber",  "upland",  "valley",  "willow",  "yarrow",  "zephyr",  "anchor",  "beacon",
-        "canyon",  "dune",    "estuary", "forest",  "glacier", "heather", "inlet",   "jasper",  "knoll",
-        "lantern", "marsh",   "north",   "onyx",    "prairie", "quiver",  "ridge",   "summit",  "tundra",
-        "umber",   "vista",   "wharf",   "yonder",  "zenith",  "acorn",   "bramble", "cobalt",  "dawn",
-        "echo",    "falcon",  "grove",   "hollow",  "ivory",   "jetty",   "kestrel", "lichen",  "mosaic",
-        "nimbus",  "oasis",   "plume",   "quill",   "reef",    "spruce",  "thistle", "urchin",  "violet",
-        "walnut",  "xenon",   "yucca",   "zinnia",  "arbor",   "birch",   "cinder",  "drift",   "elm",
-        "fern",    "gale",    "hazel",   "iris",    "jade",    "kiln",    "loam",    "maple",   "nettle",
-        "opal",    "pine",    "quarry",  "rowan",   "sorrel",  "tide",    "umbra",   "vale",    "wren",
-        "yew",     "zest",    "alder",   "bluff",   "cove",    "dell",    "eddy",    "flint",   "gully",
-        "heath",   "isle",    "jute",    "kale",    "ledge",   "mesa",    "nook",    "oak",     "peak",
-        "quay",    "rill",    "shoal",   "tarn",    "urn",     "vent",    "weald",   "yard",    "zone",
+        "amber",   "basin",  "cedar",   "delta",  "ember",   "fjord",   "garnet",  "harbor", "island",
+        "juniper", "kelp",   "lagoon",  "meadow", "nectar",  "orchard", "pebble",  "quartz", "river",
+        "saddle",  "timber", "upland",  "valley", "willow",  "yarrow",  "zephyr",  "anchor", "beacon",
+        "canyon",  "dune",   "estuary", "forest", "glacier", "heather", "inlet",   "jasper", "knoll",
+        "lantern", "marsh",  "north",   "onyx",   "prairie", "quiver",  "ridge",   "summit", "tundra",
+        "umber",   "vista",  "wharf",   "yonder", "zenith",  "acorn",   "bramble", "cobalt", "dawn",
+        "echo",    "falcon", "grove",   "hollow", "ivory",   "jetty",   "kestrel", "lichen", "mosaic",
+        "nimbus",  "oasis",  "plume",   "quill",  "reef",    "spruce",  "thistle", "urchin", "violet",
+        "walnut",  "xenon",  "yucca",   "zinnia", "arbor",   "birch",   "cinder",  "drift",  "elm",
+        "fern",    "gale",   "hazel",   "iris",   "jade",    "kiln",    "loam",    "maple",  "nettle",
+        "opal",    "pine",   "quarry",  "rowan",  "sorrel",  "tide",    "umbra",   "vale",   "wren",
+        "yew",     "zest",   "alder",   "bluff",  "cove",    "dell",    "eddy",    "flint",  "gully",
+        "heath",   "isle",   "jute",    "kale",   "ledge",   "mesa",    "nook",    "oak",    "peak",
+        "quay",    "rill",   "shoal",   "tarn",   "urn",     "vent",    "weald",   "yard",   "zone",
 };
 
 char *job_filler_text(uint64_t seed, unsigned n_words) {
@@ -290,7 +291,8 @@ char *job_filler_text(uint64_t seed, unsigned n_words) {
                 x ^= x >> 27;
                 if (i > 0)
                         g_string_append_c(s, i % 12 == 0 ? '\n' : ' ');
-                g_string_append(s, filler_words[((x * 0x2545F4914F6CDD1DULL) >> 33) % ELEMENTSOF(filler_words)]);
+                g_string_append(
+                        s, filler_words[((x * 0x2545F4914F6CDD1DULL) >> 33) % ELEMENTSOF(filler_words)]);
         }
         return g_string_free(s, FALSE);
 }
@@ -336,7 +338,8 @@ json_t *job_run_ids(Job *j) {
         json_t *a = json_array();
 
         for (guint i = 0; i < j->runs->len; i++)
-                json_array_append_new(a, json_integer((json_int_t) ((Run *) g_ptr_array_index(j->runs, i))->id));
+                json_array_append_new(
+                        a, json_integer((json_int_t) ((Run *) g_ptr_array_index(j->runs, i))->id));
         return a;
 }
 

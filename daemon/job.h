@@ -86,8 +86,8 @@ struct Job {
         LabRequest *request; /* the template */
         JobOptions options;
         JobState state;
-        GPtrArray *runs;     /* Run* (refs), in start order */
-        unsigned done;       /* runs finished */
+        GPtrArray *runs; /* Run* (refs), in start order */
+        unsigned done;   /* runs finished */
         unsigned total;
         unsigned pending_starts; /* runs asked of the manager, not created yet */
         bool finishing;
@@ -97,11 +97,11 @@ struct Job {
         uint64_t created_usec;
         uint64_t finished_usec;
 
-        void *state_data;    /* the kind's private state */
+        void *state_data; /* the kind's private state */
         void (*state_free)(void *p);
 
         sd_event_source *linger_timer;
-        void *bus_data;      /* owned by the bus layer */
+        void *bus_data; /* owned by the bus layer */
 };
 
 Job *job_ref(Job *j);

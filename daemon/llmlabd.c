@@ -13,7 +13,6 @@
 #include "log.h"
 #include "manager.h"
 
-
 static bool arg_user = false;
 static const char *arg_config = NULL;
 
@@ -25,7 +24,8 @@ static void help(void) {
                "     --version         Show the version\n"
                "     --system          Serve on the system bus, authorize with polkit (default)\n"
                "     --user            Serve on the session bus without polkit (development, tests)\n"
-               "  -c --config=FILE     Read FILE instead of $LLMLAB_CONFIG or " LLMLAB_SYSCONFDIR "/llmlab.conf\n"
+               "  -c --config=FILE     Read FILE instead of $LLMLAB_CONFIG or " LLMLAB_SYSCONFDIR
+               "/llmlab.conf\n"
                "  -v --verbose         Log more (twice for debug)\n"
                "\nSee llmlabd(8).\n",
                program_invocation_short_name);
@@ -34,9 +34,12 @@ static void help(void) {
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_SYSTEM, ARG_USER };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, ARG_VERSION },
-                { "system", no_argument, NULL, ARG_SYSTEM }, { "user", no_argument, NULL, ARG_USER },
-                { "config", required_argument, NULL, 'c' }, { "verbose", no_argument, NULL, 'v' },
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"system", no_argument, NULL, ARG_SYSTEM},
+                {"user", no_argument, NULL, ARG_USER},
+                {"config", required_argument, NULL, 'c'},
+                {"verbose", no_argument, NULL, 'v'},
                 {},
         };
         int c, verbosity = 0;
@@ -78,8 +81,8 @@ static int acquire_name(sd_bus *bus) {
         /* No queueing, no replacement: a second instance must fail, visibly. */
         r = sd_bus_request_name(bus, LAB_BUS_NAME, 0);
         if (r == -EEXIST || r == -EALREADY)
-                return log_error_errno(-EEXIST, "Another llmlabd already owns %s on the %s bus; exiting.", LAB_BUS_NAME,
-                                       arg_user ? "session" : "system");
+                return log_error_errno(-EEXIST, "Another llmlabd already owns %s on the %s bus; exiting.",
+                                       LAB_BUS_NAME, arg_user ? "session" : "system");
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire %s: %m", LAB_BUS_NAME);
         return 0;
@@ -136,7 +139,8 @@ static int run(int argc, char *argv[]) {
 
         r = arg_user ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", arg_user ? "session" : "system");
+                return log_error_errno(r, "Failed to connect to the %s bus: %m",
+                                       arg_user ? "session" : "system");
         (void) sd_bus_set_description(bus, "llmlabd");
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
@@ -149,7 +153,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_oom();
 
-        lab_bus = (LabBus){ .bus = bus, .manager = m, .polkit = polkit, .user_mode = arg_user };
+        lab_bus = (LabBus){.bus = bus, .manager = m, .polkit = polkit, .user_mode = arg_user};
         r = lab_bus_register(&lab_bus);
         if (r < 0)
                 return r;

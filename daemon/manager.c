@@ -124,7 +124,8 @@ static int open_store(Manager *m) {
         int r;
 
         if (g_mkdir_with_parents(m->state_dir, 0700) < 0)
-                return log_error_errno(negative_errno(), "Failed to create state directory %s: %m", m->state_dir);
+                return log_error_errno(negative_errno(), "Failed to create state directory %s: %m",
+                                       m->state_dir);
         path = g_build_filename(m->state_dir, "llmlab.db", NULL);
         r = store_open(path, &m->store);
         if (r < 0)
@@ -144,7 +145,8 @@ static int load_benchmarks(Manager *m) {
         int r;
 
         m->benchmarks = benchmark_registry_new();
-        r = benchmark_registry_load_builtin_dir(m->benchmarks, manager_data_path(m, "data/benchmarks", &dir));
+        r = benchmark_registry_load_builtin_dir(m->benchmarks,
+                                                manager_data_path(m, "data/benchmarks", &dir));
         if (r < 0)
                 return log_error_errno(r, "Failed to load built-in benchmarks from %s: %m", dir);
 
@@ -163,7 +165,8 @@ static int load_benchmarks(Manager *m) {
                                     strna(err.message));
         }
 
-        if (store_get_setting(m->store, "default_benchmark", &def) >= 0 && benchmark_registry_get(m->benchmarks, def))
+        if (store_get_setting(m->store, "default_benchmark", &def) >= 0 &&
+            benchmark_registry_get(m->benchmarks, def))
                 m->default_benchmark = TAKE_PTR(def);
         else if (m->config->default_benchmark) {
                 if (!benchmark_registry_get(m->benchmarks, m->config->default_benchmark))
@@ -183,8 +186,9 @@ static int load_grid(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to load grid emission factors from %s: %m", path);
         if (!grid_table_lookup(m->grid, m->config->region))
-                return log_error_errno(-EINVAL, "[Carbon] Region=%s is not a known region code (see 'llmlabctl regions').",
-                                       m->config->region);
+                return log_error_errno(
+                        -EINVAL, "[Carbon] Region=%s is not a known region code (see 'llmlabctl regions').",
+                        m->config->region);
         return 0;
 }
 
@@ -220,7 +224,8 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = energy_monitor_new(m->event, isempty(sysfs) ? "/sys" : sysfs, m->config->sample_interval_ms, &m->energy);
+        r = energy_monitor_new(m->event, isempty(sysfs) ? "/sys" : sysfs, m->config->sample_interval_ms,
+                               &m->energy);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the energy monitor: %m");
         energy_monitor_set_idle_window(m->energy, (uint64_t) m->config->idle_window_sec * NSEC_PER_SEC,
@@ -264,11 +269,12 @@ static void probe_done(Backend *b, json_t *reply, const LabError *error, void *u
         Manager *m = userdata;
         bool was = b->reachable;
 
-        backend_set_status(b, reply != NULL, json_get_string(reply, "version"), error ? error->message : NULL);
+        backend_set_status(b, reply != NULL, json_get_string(reply, "version"),
+                           error ? error->message : NULL);
         if (!reply)
                 log_debug("Backend %s unreachable: %s", b->id, strna(error->message));
         if (was != b->reachable || reply)
-                manager_notify(m, (const char *const[]){ "Backends", NULL });
+                manager_notify(m, (const char *const[]){"Backends", NULL});
 }
 
 void manager_probe_backends(Manager *m) {
@@ -276,7 +282,7 @@ void manager_probe_backends(Manager *m) {
                 Backend *b = g_ptr_array_index(m->backends, i);
                 int r;
 
-                r = b->ops->probe(b, &(BackendReply){ .cb = probe_done, .userdata = m }, NULL);
+                r = b->ops->probe(b, &(BackendReply){.cb = probe_done, .userdata = m}, NULL);
                 if (r < 0)
                         log_warning_errno(r, "Failed to probe backend %s, ignoring: %m", b->id);
         }
@@ -322,7 +328,7 @@ static void update_queue_positions(Manager *m) {
 
         for (GList *l = m->measure_queue.head; l; l = l->next)
                 run_set_queue_position(l->data, pos++);
-        manager_notify(m, (const char *const[]){ "QueueLength", NULL });
+        manager_notify(m, (const char *const[]){"QueueLength", NULL});
 }
 
 static void start_next_measured(Manager *m) {
@@ -396,7 +402,8 @@ static void store_run(Manager *m, Run *r) {
 
         k = store_insert_run(m->store, &sr);
         if (k < 0)
-                log_error_errno(k, "Failed to store run %" PRIu64 ", the result is only on the bus: %m", r->id);
+                log_error_errno(k, "Failed to store run %" PRIu64 ", the result is only on the bus: %m",
+                                r->id);
 }
 
 void manager_run_finished(Manager *m, Run *r) {
@@ -410,10 +417,11 @@ void manager_run_finished(Manager *m, Run *r) {
                 r->finished_cb(r, r->finished_userdata);
 
         k = sd_event_add_time_relative(m->event, &r->linger_timer, CLOCK_MONOTONIC,
-                                       (uint64_t) m->config->linger_sec * USEC_PER_SEC, USEC_PER_SEC, linger_handler,
-                                       r);
+                                       (uint64_t) m->config->linger_sec * USEC_PER_SEC, USEC_PER_SEC,
+                                       linger_handler, r);
         if (k < 0)
-                log_warning_errno(k, "Failed to schedule the removal of run %" PRIu64 ", keeping it: %m", r->id);
+                log_warning_errno(k, "Failed to schedule the removal of run %" PRIu64 ", keeping it: %m",
+                                  r->id);
         else
                 (void) sd_event_source_set_description(r->linger_timer, "run-linger");
 }
@@ -503,9 +511,10 @@ static int resolve_measure(Manager *m, MeasureMode requested, MeasureMode *ret, 
         switch (requested) {
         case MEASURE_LIVE:
                 if (!can)
-                        return lab_error_set(error, LAB_ERROR_ENERGY_UNAVAILABLE,
-                                             "No readable energy counters on this machine (see 'llmlabctl energy'); "
-                                             "use measure=estimate");
+                        return lab_error_set(
+                                error, LAB_ERROR_ENERGY_UNAVAILABLE,
+                                "No readable energy counters on this machine (see 'llmlabctl energy'); "
+                                "use measure=estimate");
                 *ret = MEASURE_LIVE;
                 return 0;
         case MEASURE_AUTO: *ret = can ? MEASURE_LIVE : MEASURE_ESTIMATE; return 0;
@@ -542,12 +551,14 @@ int manager_start_run(Manager *m, LabRequest *request, uint32_t uid, const char 
                 return r;
         b = manager_find_backend(m, q->backend);
         if (!b)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured", q->backend);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured",
+                                     q->backend);
         if (q->benchmark && !benchmark_registry_get(m->benchmarks, q->benchmark))
-                return lab_error_set(error, LAB_ERROR_NO_SUCH_BENCHMARK, "No benchmark \"%s\"", q->benchmark);
+                return lab_error_set(error, LAB_ERROR_NO_SUCH_BENCHMARK, "No benchmark \"%s\"",
+                                     q->benchmark);
         if (q->region && !grid_table_lookup(m->grid, q->region))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "Unknown region \"%s\" (an ISO 3166 code or GLOBAL)",
-                                     q->region);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "Unknown region \"%s\" (an ISO 3166 code or GLOBAL)", q->region);
         r = resolve_measure(m, q->measure, &measure, error);
         if (r < 0)
                 return r;
@@ -573,8 +584,9 @@ int manager_start_run(Manager *m, LabRequest *request, uint32_t uid, const char 
 
         /* On failure to start, pending_start_free() has already reported through @cb. */
         (void) backend_get_model_info(b, ps->request->model,
-                                      &(BackendReply){ .cb = pending_start_model_info, .userdata = ps,
-                                                       .destroy = pending_start_free },
+                                      &(BackendReply){.cb = pending_start_model_info,
+                                                      .userdata = ps,
+                                                      .destroy = pending_start_free},
                                       NULL);
         return 0;
 }
@@ -629,7 +641,8 @@ int manager_create_job(Manager *m, int kind, LabRequest *request, JobOptions *op
         if (r >= 0)
                 r = ops->validate(q, options, m->config->max_batch_runs, error);
         if (r >= 0 && !manager_find_backend(m, q->backend))
-                r = lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured", q->backend);
+                r = lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "No backend \"%s\" is configured",
+                                  q->backend);
         if (r >= 0 && q->benchmark && !benchmark_registry_get(m->benchmarks, q->benchmark))
                 r = lab_error_set(error, LAB_ERROR_NO_SUCH_BENCHMARK, "No benchmark \"%s\"", q->benchmark);
         if (r >= 0 && q->system_prompt_id) {
@@ -638,7 +651,8 @@ int manager_create_job(Manager *m, int kind, LabRequest *request, JobOptions *op
                 r = prompt_catalog_get(m->prompts, q->system_prompt_id, &text, error);
         }
         if (r >= 0 && count_active_jobs(m, uid) >= m->config->max_runs_per_user)
-                r = lab_error_set(error, LAB_ERROR_TOO_MANY_RUNS, "Too many jobs: at most %u at a time per user",
+                r = lab_error_set(error, LAB_ERROR_TOO_MANY_RUNS,
+                                  "Too many jobs: at most %u at a time per user",
                                   m->config->max_runs_per_user);
         if (r < 0) {
                 job_options_done(options);
@@ -673,8 +687,8 @@ void job_begin(Job *j) {
         _cleanup_(job_unrefp) Job *ref = job_ref(j);
         int r;
 
-        log_info("Job %" PRIu64 " (%s) started: %u runs of model %s.", j->id, job_kind_to_string(j->ops->kind),
-                 j->total, j->request->model);
+        log_info("Job %" PRIu64 " (%s) started: %u runs of model %s.", j->id,
+                 job_kind_to_string(j->ops->kind), j->total, j->request->model);
         r = j->ops->start(j);
         if (r < 0 && j->state == JOB_RUNNING)
                 job_fail(j, LAB_ERROR_FAILED, "Failed to start the job: %s", strerror(-r));

@@ -43,17 +43,17 @@ struct Manager {
         sd_event *event;
         Config *config;
         bool user_mode;
-        char *data_dir;    /* built-in presets and data */
+        char *data_dir; /* built-in presets and data */
         char *state_dir;
 
         HttpClient *http;
         GPtrArray *backends; /* Backend*, config order */
         PromptCatalog *prompts;
 
-        GHashTable *runs;    /* id → Run* (ref held) */
-        GHashTable *jobs;    /* id → Job* (ref held) */
+        GHashTable *runs;     /* id → Run* (ref held) */
+        GHashTable *jobs;     /* id → Job* (ref held) */
         GQueue measure_queue; /* Run* waiting for the measurement slot */
-        Run *measuring;      /* the measured run holding the slot */
+        Run *measuring;       /* the measured run holding the slot */
         uint64_t next_run_id;
         uint64_t next_job_id;
 

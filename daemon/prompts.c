@@ -10,8 +10,8 @@ struct PromptCatalog {
         char *dirs[2]; /* built-in, local (local wins) */
 };
 
-static const char *const origins[2] = { "builtin", "local" };
-static const char *const extensions[] = { ".md", ".txt" };
+static const char *const origins[2] = {"builtin", "local"};
+static const char *const extensions[] = {".md", ".txt"};
 
 int prompt_catalog_new(const char *builtin_dir, const char *local_dir, PromptCatalog **ret) {
         PromptCatalog *c = calloc(1, sizeof(*c));
@@ -142,8 +142,8 @@ static gint compare_ids(gconstpointer a, gconstpointer b) {
 }
 
 int prompt_catalog_list(PromptCatalog *c, json_t **ret) {
-        g_autoptr(GHashTable) entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                              (GDestroyNotify) json_decref);
+        g_autoptr(GHashTable) entries =
+                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_decref);
         g_autofree gpointer *keys = NULL;
         json_t *array = json_array();
         guint n = 0;
@@ -161,7 +161,8 @@ int prompt_catalog_list(PromptCatalog *c, json_t **ret) {
 
 int prompt_catalog_get(PromptCatalog *c, const char *id, char **ret, LabError *error) {
         if (!prompt_id_is_valid(id))
-                return lab_error_set(error, LAB_ERROR_NO_SUCH_PROMPT, "No system prompt preset \"%s\"", strempty(id));
+                return lab_error_set(error, LAB_ERROR_NO_SUCH_PROMPT, "No system prompt preset \"%s\"",
+                                     strempty(id));
 
         for (int i = 1; i >= 0; i--) {
                 if (!c->dirs[i])
@@ -173,7 +174,8 @@ int prompt_catalog_get(PromptCatalog *c, const char *id, char **ret, LabError *e
                         if (r >= 0)
                                 return 0;
                         if (r != -ENOENT)
-                                log_warning_errno(r, "Failed to read preset %s/%s: %m", c->dirs[i], filename);
+                                log_warning_errno(r, "Failed to read preset %s/%s: %m", c->dirs[i],
+                                                  filename);
                 }
         }
         return lab_error_set(error, LAB_ERROR_NO_SUCH_PROMPT, "No system prompt preset \"%s\"", id);
@@ -196,7 +198,8 @@ char *prompt_compose_system(const char *base, const char *conversation_context, 
 
                 if (s->len > 0)
                         g_string_append(s, "\n\n---\n\n");
-                g_string_append_printf(s, "[%s]\n%s", isempty(inj->description) ? "Unknown Injection" : inj->description,
+                g_string_append_printf(s, "[%s]\n%s",
+                                       isempty(inj->description) ? "Unknown Injection" : inj->description,
                                        strempty(inj->content));
         }
         return g_string_free(s, FALSE);

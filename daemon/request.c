@@ -103,8 +103,8 @@ static int check_size(const char *key, const char *value, size_t max, size_t *to
                 return 0;
         n = strlen(value);
         if (n > max)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "%s is too long: %zu bytes (at most %zu)",
-                                     key, n, max);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "%s is too long: %zu bytes (at most %zu)", key, n, max);
         *total += n;
         return 0;
 }
@@ -115,8 +115,8 @@ static int check_short(const char *key, const char *value, LabError *error) {
         if (isempty(value))
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "%s must not be empty", key);
         if (strlen(value) > REQUEST_MAX_SHORT_BYTES)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "%s is too long (at most %u bytes)", key,
-                                     REQUEST_MAX_SHORT_BYTES);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "%s is too long (at most %u bytes)",
+                                     key, REQUEST_MAX_SHORT_BYTES);
         for (const char *c = value; *c; c++)
                 if ((unsigned char) *c < 0x20 || *c == 0x7f)
                         return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
@@ -138,35 +138,42 @@ int lab_request_validate(const LabRequest *r, LabError *error) {
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
                                      "system_prompt and system_prompt_id are mutually exclusive");
 
-        if ((k = check_short("model", r->model, error)) < 0 || (k = check_short("backend", r->backend, error)) < 0 ||
+        if ((k = check_short("model", r->model, error)) < 0 ||
+            (k = check_short("backend", r->backend, error)) < 0 ||
             (k = check_short("benchmark", r->benchmark, error)) < 0 ||
             (k = check_short("region", r->region, error)) < 0)
                 return k;
         if (r->label && strlen(r->label) > REQUEST_MAX_SHORT_BYTES)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "label is too long (at most %u bytes)",
-                                     REQUEST_MAX_SHORT_BYTES);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "label is too long (at most %u bytes)", REQUEST_MAX_SHORT_BYTES);
         if (r->system_prompt_id && strlen(r->system_prompt_id) > REQUEST_MAX_SHORT_BYTES)
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
-                                     "system_prompt_id is too long (at most %u bytes)", REQUEST_MAX_SHORT_BYTES);
+                                     "system_prompt_id is too long (at most %u bytes)",
+                                     REQUEST_MAX_SHORT_BYTES);
 
-        if (r->has_temperature && (!isfinite(r->temperature) || r->temperature < 0.0 || r->temperature > 2.0))
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "temperature must be between 0 and 2, not %g",
-                                     r->temperature);
+        if (r->has_temperature &&
+            (!isfinite(r->temperature) || r->temperature < 0.0 || r->temperature > 2.0))
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "temperature must be between 0 and 2, not %g", r->temperature);
         if (r->max_tokens > REQUEST_MAX_TOKENS)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "max_tokens must be between 1 and %u, not %u",
-                                     REQUEST_MAX_TOKENS, r->max_tokens);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "max_tokens must be between 1 and %u, not %u", REQUEST_MAX_TOKENS,
+                                     r->max_tokens);
         if (r->num_ctx > REQUEST_MAX_NUM_CTX)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "num_ctx must be at most %u", REQUEST_MAX_NUM_CTX);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "num_ctx must be at most %u",
+                                     REQUEST_MAX_NUM_CTX);
 
         if ((k = check_size("user_prompt", r->user_prompt, REQUEST_MAX_PROMPT_BYTES, &total, error)) < 0 ||
-            (k = check_size("system_prompt", r->system_prompt, REQUEST_MAX_PROMPT_BYTES, &total, error)) < 0 ||
-            (k = check_size("conversation_context", r->conversation_context, REQUEST_MAX_PROMPT_BYTES, &total,
-                            error)) < 0)
+            (k = check_size("system_prompt", r->system_prompt, REQUEST_MAX_PROMPT_BYTES, &total, error)) <
+                    0 ||
+            (k = check_size("conversation_context", r->conversation_context, REQUEST_MAX_PROMPT_BYTES,
+                            &total, error)) < 0)
                 return k;
 
         if (lab_request_n_injections(r) > REQUEST_MAX_INJECTIONS)
-                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT, "too many injections: %zu (at most %u)",
-                                     lab_request_n_injections(r), REQUEST_MAX_INJECTIONS);
+                return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
+                                     "too many injections: %zu (at most %u)", lab_request_n_injections(r),
+                                     REQUEST_MAX_INJECTIONS);
         for (size_t i = 0; i < lab_request_n_injections(r); i++) {
                 const Injection *inj = lab_request_injection(r, i);
 
@@ -174,14 +181,15 @@ int lab_request_validate(const LabRequest *r, LabError *error) {
                         return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
                                              "injections[%zu] description is too long (at most %u bytes)", i,
                                              REQUEST_MAX_SHORT_BYTES);
-                k = check_size("injection content", inj->content, REQUEST_MAX_INJECTION_BYTES, &total, error);
+                k = check_size("injection content", inj->content, REQUEST_MAX_INJECTION_BYTES, &total,
+                               error);
                 if (k < 0)
                         return k;
         }
         if (total > REQUEST_MAX_TOTAL_BYTES)
                 return lab_error_set(error, LAB_ERROR_INVALID_ARGUMENT,
-                                     "the request's texts are too long: %zu bytes in all (at most %u)", total,
-                                     REQUEST_MAX_TOTAL_BYTES);
+                                     "the request's texts are too long: %zu bytes in all (at most %u)",
+                                     total, REQUEST_MAX_TOTAL_BYTES);
         return 0;
 }
 
@@ -203,8 +211,8 @@ json_t *lab_request_to_json(const LabRequest *r) {
         for (size_t i = 0; i < lab_request_n_injections(r); i++) {
                 const Injection *x = lab_request_injection(r, i);
 
-                json_array_append_new(inj, json_pack("{s:s, s:s}", "description", x->description, "content",
-                                                     x->content));
+                json_array_append_new(
+                        inj, json_pack("{s:s, s:s}", "description", x->description, "content", x->content));
         }
         json_object_set_new(o, "injections", inj);
         if (r->has_temperature)

@@ -10,13 +10,13 @@
 #include "lab-error.h"
 
 /* Limits (documented in dbus/org.llmlab.Lab1.Manager.xml and docs). */
-#define REQUEST_MAX_PROMPT_BYTES     (256U * 1024U)
-#define REQUEST_MAX_INJECTION_BYTES  (64U * 1024U)
-#define REQUEST_MAX_INJECTIONS       32U
-#define REQUEST_MAX_TOTAL_BYTES      (1024U * 1024U)
-#define REQUEST_MAX_SHORT_BYTES      256U   /* model, backend, ids, label, region */
-#define REQUEST_MAX_TOKENS           32768U
-#define REQUEST_MAX_NUM_CTX          (1U << 20)
+#define REQUEST_MAX_PROMPT_BYTES    (256U * 1024U)
+#define REQUEST_MAX_INJECTION_BYTES (64U * 1024U)
+#define REQUEST_MAX_INJECTIONS      32U
+#define REQUEST_MAX_TOTAL_BYTES     (1024U * 1024U)
+#define REQUEST_MAX_SHORT_BYTES     256U /* model, backend, ids, label, region */
+#define REQUEST_MAX_TOKENS          32768U
+#define REQUEST_MAX_NUM_CTX         (1U << 20)
 
 typedef enum MeasureMode {
         MEASURE_OFF,
@@ -46,11 +46,11 @@ typedef struct LabRequest {
         bool has_temperature;
         double temperature;
         bool has_max_tokens;
-        uint32_t max_tokens;   /* 0 = server default */
+        uint32_t max_tokens; /* 0 = server default */
         bool has_seed;
         int64_t seed;
         bool has_num_ctx;
-        uint32_t num_ctx;      /* 0 = server default */
+        uint32_t num_ctx; /* 0 = server default */
         bool include_thinking;
         MeasureMode measure;
         char *benchmark;

@@ -12,7 +12,7 @@
 void run_phases_compute(const RunTimes *t, const ChatResult *server, RunPhases *ret) {
         uint64_t end = t->final ?: t->finished, first = 0;
 
-        *ret = (RunPhases){ .split_method = "none", .start = t->sent, .end = MAX(end, t->sent) };
+        *ret = (RunPhases){.split_method = "none", .start = t->sent, .end = MAX(end, t->sent)};
         ret->load_end = ret->prefill_end = ret->start;
 
         if (t->final && server->eval_ns >= 0 && server->prompt_eval_ns >= 0) {
@@ -23,7 +23,8 @@ void run_phases_compute(const RunTimes *t, const ChatResult *server, RunPhases *
 
                 ret->split_method = "server-timings";
                 ret->prefill_end = decode < t->final - ret->start ? t->final - decode : ret->start;
-                ret->load_end = prefill < ret->prefill_end - ret->start ? ret->prefill_end - prefill : ret->start;
+                ret->load_end =
+                        prefill < ret->prefill_end - ret->start ? ret->prefill_end - prefill : ret->start;
                 ret->has_load = true;
                 return;
         }
@@ -85,7 +86,8 @@ static double seconds(uint64_t t0, uint64_t t1) {
 }
 
 static void set_phase(json_t *o, const char *name, double wh, double idle_w, uint64_t t0, uint64_t t1) {
-        g_autofree char *gross = g_strconcat(name, "_wh", NULL), *net = g_strconcat("net_", name, "_wh", NULL);
+        g_autofree char *gross = g_strconcat(name, "_wh", NULL),
+                        *net = g_strconcat("net_", name, "_wh", NULL);
 
         json_set_real(o, gross, wh);
         if (isfinite(idle_w))
@@ -170,7 +172,8 @@ json_t *run_energy_live_json(Run *r, const RunPhases *p, double *ret_total_wh) {
         json_set_int(o, "wraps", energy_recording_wraps(rec));
         json_set_int(o, "gaps", energy_recording_gaps(rec));
         json_set_int(o, "samples", (int64_t) energy_timeline_n_samples(energy_recording_timeline(rec)));
-        json_set_int(o, "sample_interval_ms", (int64_t) (energy_monitor_sample_interval_ns(em) / NSEC_PER_MSEC));
+        json_set_int(o, "sample_interval_ms",
+                     (int64_t) (energy_monitor_sample_interval_ns(em) / NSEC_PER_MSEC));
         json_set_real(o, "duration_s", seconds(p->start, p->end));
         (void) energy_components_add_json(o, em, rec, p->start, p->end,
                                           (const EnergyPhase[]){{"load", p->start, p->load_end},

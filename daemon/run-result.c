@@ -44,7 +44,8 @@ static json_t *tokens_json(const Run *r) {
                 else {
                         /* The server does not count reasoning tokens apart: split its exact total by
                          * the share of streamed pieces (one piece is one token on Ollama and llama.cpp). */
-                        double share = (double) r->pieces_thinking / (double) (r->pieces_thinking + r->pieces_answer);
+                        double share = (double) r->pieces_thinking /
+                                       (double) (r->pieces_thinking + r->pieces_answer);
 
                         thinking = (int64_t) llround(share * (double) c->completion_tokens);
                         estimated = true;
@@ -60,7 +61,8 @@ static json_t *tokens_json(const Run *r) {
 static json_t *timing_json(const Run *r, const RunPhases *p) {
         const ChatResult *c = &r->chat_result;
         uint64_t first = first_token_ns(r);
-        double decode_ms, ttft_ms = run_ms_between(r->t.sent, first), e2e_ms = run_ms_between(r->t.sent, end_ns(r));
+        double decode_ms, ttft_ms = run_ms_between(r->t.sent, first),
+                          e2e_ms = run_ms_between(r->t.sent, end_ns(r));
         RunTiming rt;
         json_t *o = json_object();
 
@@ -83,8 +85,8 @@ static json_t *timing_json(const Run *r, const RunPhases *p) {
         if (c->total_ns >= 0)
                 json_set_real(o, "server_total_ms", (double) c->total_ns / NSEC_PER_MSEC);
 
-        run_timing_compute(c->completion_tokens > 0 ? (uint64_t) c->completion_tokens : 0, ttft_ms, decode_ms, e2e_ms,
-                           &rt);
+        run_timing_compute(c->completion_tokens > 0 ? (uint64_t) c->completion_tokens : 0, ttft_ms,
+                           decode_ms, e2e_ms, &rt);
         json_set_real(o, "ttft_ms", rt.ttft_ms);
         json_set_real(o, "tpot_ms", rt.tpot_ms);
         json_set_real(o, "e2e_ms", rt.e2e_ms);
@@ -108,8 +110,9 @@ static json_t *estimate_json(const Run *r, double *ret_wh) {
         if (!b || c->prompt_tokens < 0 || c->completion_tokens < 0)
                 return NULL;
         wh = benchmark_estimate_wh(b, (uint64_t) c->prompt_tokens, (uint64_t) c->completion_tokens);
-        o = json_pack("{s:s, s:f, s:f}", "benchmark", b->id, "wh_per_1000_input_tokens", b->wh_per_1000_input_tokens,
-                      "wh_per_1000_output_tokens", b->wh_per_1000_output_tokens);
+        o = json_pack("{s:s, s:f, s:f}", "benchmark", b->id, "wh_per_1000_input_tokens",
+                      b->wh_per_1000_input_tokens, "wh_per_1000_output_tokens",
+                      b->wh_per_1000_output_tokens);
         json_set_real(o, "total_wh", wh);
         json_set_real(o, "wh_per_1000_etokens", wh_per_1000_tokens(wh, (uint64_t) c->completion_tokens));
         *ret_wh = wh;
@@ -124,7 +127,8 @@ static json_t *carbon_json(const Run *r, double total_wh) {
 
         if (!g)
                 return NULL;
-        o = json_pack("{s:s, s:s, s:f}", "region", g->code, "region_name", g->name, "g_per_kwh", g->g_per_kwh);
+        o = json_pack("{s:s, s:s, s:f}", "region", g->code, "region_name", g->name, "g_per_kwh",
+                      g->g_per_kwh);
         json_set_real(o, "co2_g", co2_grams(total_wh, g->g_per_kwh));
         return o;
 }
@@ -137,8 +141,8 @@ static json_t *energy_json(Run *r, const RunPhases *p, double estimate_wh, doubl
         case MEASURE_LIVE: return run_energy_live_json(r, p, ret_total_wh);
         case MEASURE_ESTIMATE:
                 if (isfinite(estimate_wh))
-                        return run_energy_estimate_json(run_benchmark(r), c->prompt_tokens, c->completion_tokens,
-                                                        ret_total_wh);
+                        return run_energy_estimate_json(run_benchmark(r), c->prompt_tokens,
+                                                        c->completion_tokens, ret_total_wh);
                 return json_pack("{s:b, s:s, s:s}", "measured", 0, "method", "estimate", "note",
                                  "no token counts from the server, nothing to estimate from");
         default: return json_pack("{s:b, s:s}", "measured", 0, "method", "off");
@@ -149,8 +153,8 @@ static json_t *provenance_json(const Run *r, json_t *energy) {
         Manager *m = r->manager;
         struct rusage now;
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "llmlab_version", VERSION, "backend_kind",
-                              backend_kind_name(r->backend), "backend_url", r->backend->url, "clock", "CLOCK_MONOTONIC",
-                              "measure", measure_mode_to_string(r->measure));
+                              backend_kind_name(r->backend), "backend_url", r->backend->url, "clock",
+                              "CLOCK_MONOTONIC", "measure", measure_mode_to_string(r->measure));
 
         json_set_string(o, "server_version", r->backend->version);
         json_object_set_new(o, "measured", json_boolean(json_is_true(json_object_get(energy, "measured"))));
@@ -197,10 +201,10 @@ json_t *run_result_build(Run *r) {
 
         run_phases_compute(&r->t, c, &phases);
 
-        o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "run", (json_int_t) r->id, "model", r->request->model,
-                      "backend", r->backend->id, "state", run_state_to_string(r->state), "measure",
-                      measure_mode_to_string(r->measure), "job", (json_int_t) r->job_id, "warmup", r->warmup, "created",
-                      (json_int_t) r->created_usec);
+        o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "run", (json_int_t) r->id, "model",
+                      r->request->model, "backend", r->backend->id, "state", run_state_to_string(r->state),
+                      "measure", measure_mode_to_string(r->measure), "job", (json_int_t) r->job_id, "warmup",
+                      r->warmup, "created", (json_int_t) r->created_usec);
         json_set_string(o, "label", r->request->label);
         json_set_string(o, "done_reason", c->done_reason);
         json_object_set_new(o, "include_thinking", json_boolean(r->request->include_thinking));
@@ -221,7 +225,9 @@ json_t *run_result_build(Run *r) {
                 json_object_set_new(o, "estimate", estimate);
 
         if (lab_error_is_set(&r->error))
-                json_object_set_new(o, "error", json_pack("{s:s, s:s}", "name", lab_error_code_to_bus_name(r->error.code),
-                                                          "message", strempty(r->error.message)));
+                json_object_set_new(o, "error",
+                                    json_pack("{s:s, s:s}", "name",
+                                              lab_error_code_to_bus_name(r->error.code), "message",
+                                              strempty(r->error.message)));
         return o;
 }

@@ -9,8 +9,8 @@
 #include "run.h"
 
 static const char *const run_state_table[_RUN_STATE_MAX] = {
-        [RUN_QUEUED] = "queued",       [RUN_LOADING] = "loading", [RUN_PREFILL] = "prefill",
-        [RUN_DECODING] = "decoding",   [RUN_DONE] = "done",       [RUN_CANCELLED] = "cancelled",
+        [RUN_QUEUED] = "queued",     [RUN_LOADING] = "loading", [RUN_PREFILL] = "prefill",
+        [RUN_DECODING] = "decoding", [RUN_DONE] = "done",       [RUN_CANCELLED] = "cancelled",
         [RUN_FAILED] = "failed",
 };
 
@@ -89,16 +89,17 @@ Run *run_unref(Run *r) {
 static void run_set_state(Run *r, RunState state) {
         if (r->state == state)
                 return;
-        log_debug("Run %" PRIu64 ": %s → %s", r->id, run_state_to_string(r->state), run_state_to_string(state));
+        log_debug("Run %" PRIu64 ": %s → %s", r->id, run_state_to_string(r->state),
+                  run_state_to_string(state));
         r->state = state;
-        manager_run_changed(r->manager, r, (const char *const[]){ "State", NULL });
+        manager_run_changed(r->manager, r, (const char *const[]){"State", NULL});
 }
 
 void run_set_queue_position(Run *r, unsigned pos) {
         if (r->queue_position == pos)
                 return;
         r->queue_position = pos;
-        manager_run_changed(r->manager, r, (const char *const[]){ "QueuePosition", NULL });
+        manager_run_changed(r->manager, r, (const char *const[]){"QueuePosition", NULL});
 }
 
 char *run_user_message(const Run *r) {
@@ -210,7 +211,8 @@ static bool run_check_transcript_size(Run *r, size_t size) {
         return false;
 }
 
-static void on_text(BackendChat *c, const char *text, size_t size, bool thinking, uint64_t t, void *userdata) {
+static void on_text(BackendChat *c, const char *text, size_t size, bool thinking, uint64_t t,
+                    void *userdata) {
         Run *r = userdata;
 
         if (!run_check_transcript_size(r, size))
@@ -272,7 +274,8 @@ static ChatRequest chat_request_for(const Run *r, const char *user) {
 
         /* Ollama refuses "think" for models without the capability. OpenAI-compatible servers do not
          * report it, and ignore chat_template_kwargs a template does not use: always say it. */
-        if (model_info_has_capability(r->model_info, "thinking") || r->backend->ops->kind == BACKEND_KIND_OPENAI)
+        if (model_info_has_capability(r->model_info, "thinking") ||
+            r->backend->ops->kind == BACKEND_KIND_OPENAI)
                 think = q->include_thinking;
         return (ChatRequest){
                 .model = q->model,
@@ -340,7 +343,8 @@ int run_begin(Run *r) {
         run_mark_energy(r);
         k = r->backend->ops->chat(r->backend, &req, &callbacks, r, &r->chat);
         if (k < 0) {
-                (void) lab_error_set(&r->error, LAB_ERROR_FAILED, "Failed to start the request: %s", strerror(-k));
+                (void) lab_error_set(&r->error, LAB_ERROR_FAILED, "Failed to start the request: %s",
+                                     strerror(-k));
                 run_finalize(r, RUN_FAILED);
                 return k;
         }

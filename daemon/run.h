@@ -43,13 +43,13 @@ static inline bool run_state_is_final(RunState s) {
 #define CHUNK_FLUSH_ACCURACY_USEC 1000U
 
 typedef struct RunTimes {
-        uint64_t created;     /* CLOCK_MONOTONIC ns */
-        uint64_t sent;        /* request handed to libcurl */
+        uint64_t created; /* CLOCK_MONOTONIC ns */
+        uint64_t sent;    /* request handed to libcurl */
         uint64_t headers;
         uint64_t first_byte;
         uint64_t first_thinking;
         uint64_t first_answer;
-        uint64_t final;       /* final object (counts) arrived */
+        uint64_t final; /* final object (counts) arrived */
         uint64_t finished;
 } RunTimes;
 
@@ -59,7 +59,7 @@ typedef struct Run {
         uint64_t id;
         char *path;
         uint32_t uid;
-        char *owner;          /* unique bus name of the owner, NULL for internal runs */
+        char *owner; /* unique bus name of the owner, NULL for internal runs */
 
         LabRequest *request;
         Backend *backend;
@@ -68,7 +68,7 @@ typedef struct Run {
         char *system_base;    /* the preset's text or the request's system_prompt */
         char *system_message; /* composed: base + context + injections */
 
-        uint64_t job_id;      /* 0 = not part of a job */
+        uint64_t job_id; /* 0 = not part of a job */
         bool warmup;
         void (*finished_cb)(Run *r, void *userdata); /* the job's hook, called once the run is stored */
         void *finished_userdata;
@@ -81,7 +81,7 @@ typedef struct Run {
         uint64_t pieces_answer;
         uint64_t pieces_thinking;
 
-        GString *pending;     /* text not yet sent as a Chunk */
+        GString *pending; /* text not yet sent as a Chunk */
         bool pending_thinking;
         unsigned pending_pieces;
         uint64_t chunk_seq;
@@ -90,7 +90,7 @@ typedef struct Run {
         sd_event_source *overflow_event; /* fails the run once the transcript went over the cap */
 
         RunTimes t;
-        uint64_t created_usec;  /* CLOCK_REALTIME µs */
+        uint64_t created_usec; /* CLOCK_REALTIME µs */
         uint64_t finished_usec;
         struct rusage rusage_start;
         unsigned concurrent_max; /* other runs active at the same time, at most */
@@ -103,7 +103,7 @@ typedef struct Run {
         LabError error;
 
         sd_event_source *linger_timer;
-        void *bus_data;       /* owned by the bus layer */
+        void *bus_data; /* owned by the bus layer */
 } Run;
 
 Run *run_new(Manager *m, uint64_t id, uint32_t uid, const char *owner, LabRequest *request, Backend *backend,

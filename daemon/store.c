@@ -1285,7 +1285,8 @@ int store_load_benchmarks(Store *s, json_t **ret_array) {
                 if (!json_is_object(b))
                         return log_debug_errno(-EBADMSG, "Stored benchmark %s is not an object.",
                                                column_text(stmt, 0));
-                if (store_json_set_string(b, "id", column_text(stmt, 0)) < 0 || json_array_append(array, b) < 0)
+                if (store_json_set_string(b, "id", column_text(stmt, 0)) < 0 ||
+                    json_array_append(array, b) < 0)
                         return -ENOMEM;
         }
 

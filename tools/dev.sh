@@ -15,7 +15,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libsystemd-dev libcurl4-openssl-dev
             libglib2.0-dev libsqlite3-dev dbus systemd libgtk-4-dev libadwaita-1-dev scdoc
             bash-completion)
 llama_pkgs=(cmake g++ git make npm)
-test_pkgs=(python3 python3-gi python3-dbusmock gir1.2-glib-2.0 libxml2-utils clang libclang-rt-14-dev
+test_pkgs=(python3 python3-gi python3-dbusmock gir1.2-glib-2.0 libxml2-utils clang clang-format libclang-rt-14-dev
            valgrind xvfb xauth imagemagick python3-dogtail python3-pyatspi at-spi2-core gir1.2-atspi-2.0
            dbus-x11 util-linux openssh-server openssh-client fonts-dejavu-core
            python3-prometheus-client man-db)

@@ -341,12 +341,12 @@ typedef struct Fields {
 
 static void fuzz_dict(sd_bus_message *m) {
         static const BusField fields[] = {
-                { "text", BUS_FIELD_STRING, offsetof(Fields, text), -1 },
-                { "flag", BUS_FIELD_BOOL, offsetof(Fields, flag), offsetof(Fields, flag_set) },
-                { "count", BUS_FIELD_UINT32, offsetof(Fields, count), -1 },
-                { "offset", BUS_FIELD_INT64, offsetof(Fields, offset), -1 },
-                { "since", BUS_FIELD_UINT64, offsetof(Fields, since), -1 },
-                { "ratio", BUS_FIELD_DOUBLE, offsetof(Fields, ratio), -1 },
+                {"text", BUS_FIELD_STRING, offsetof(Fields, text), -1},
+                {"flag", BUS_FIELD_BOOL, offsetof(Fields, flag), offsetof(Fields, flag_set)},
+                {"count", BUS_FIELD_UINT32, offsetof(Fields, count), -1},
+                {"offset", BUS_FIELD_INT64, offsetof(Fields, offset), -1},
+                {"since", BUS_FIELD_UINT64, offsetof(Fields, since), -1},
+                {"ratio", BUS_FIELD_DOUBLE, offsetof(Fields, ratio), -1},
         };
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Fields f = {};

@@ -16,8 +16,10 @@ static char *write_config(const char *text) {
 static void test_full(void) {
         g_autofree char *path = write_config(
                 "# comment\n[Daemon]\nMaxRunsPerUser=2\nLingerSec=5\n\n[Energy]\nSampleIntervalMs=25\n"
-                "DefaultBenchmark=aes:x\n[Carbon]\nRegion=fr\n[Backend local]\nKind=openai\nUrl=http://127.0.0.1:8080/\n"
-                "ApiKey=k\n[Backend ollama]\nUrl=http://127.0.0.1:11434\n[Metrics]\nTextfilePath=/var/lib/x.prom\n");
+                "DefaultBenchmark=aes:x\n[Carbon]\nRegion=fr\n[Backend "
+                "local]\nKind=openai\nUrl=http://127.0.0.1:8080/\n"
+                "ApiKey=k\n[Backend "
+                "ollama]\nUrl=http://127.0.0.1:11434\n[Metrics]\nTextfilePath=/var/lib/x.prom\n");
         _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         g_autoptr(Config) c = NULL;
         const BackendConfig *b;
@@ -46,7 +48,8 @@ static void test_no_backend_gives_default(void) {
 
         g_assert_cmpint(config_load(path, &c, &err), ==, 0);
         g_assert_cmpuint(c->backends->len, ==, 1);
-        g_assert_cmpstr(((BackendConfig *) g_ptr_array_index(c->backends, 0))->url, ==, "http://127.0.0.1:11434");
+        g_assert_cmpstr(((BackendConfig *) g_ptr_array_index(c->backends, 0))->url, ==,
+                        "http://127.0.0.1:11434");
 }
 
 static void assert_error(const char *text, const char *expect) {
@@ -70,7 +73,8 @@ static void test_errors(void) {
         assert_error("[Nope]\n", "1: unknown section [Nope]");
         assert_error("[Backend x]\nKind=ollama\n", "1: [Backend x] needs Url=");
         assert_error("[Backend x]\nUrl=file:///etc\n", "2: Url= must start with http");
-        assert_error("[Backend x]\nUrl=http://a\n[Backend x]\nUrl=http://b\n", "3: this section was already given");
+        assert_error("[Backend x]\nUrl=http://a\n[Backend x]\nUrl=http://b\n",
+                     "3: this section was already given");
         assert_error("[Metrics]\nTextfilePath=relative.prom\n", "2: TextfilePath= must be an absolute path");
         assert_error("[Energy]\nDefaultBenchmark=\n", "2: DefaultBenchmark= must not be empty");
 }

@@ -21,7 +21,8 @@ static void test_compose_nothing(void) {
 static void test_compose_context_wraps(void) {
         g_autofree char *a = prompt_compose_system("Base", "A said hi", NULL);
         g_autofree char *b = prompt_compose_system(NULL, "A said hi", NULL);
-        g_autofree char *c = prompt_compose_system("Base", "<conversation_context>\nkept\n</conversation_context>", NULL);
+        g_autofree char *c =
+                prompt_compose_system("Base", "<conversation_context>\nkept\n</conversation_context>", NULL);
 
         g_assert_cmpstr(a, ==, "Base\n\n<conversation_context>\nA said hi\n</conversation_context>");
         g_assert_cmpstr(b, ==, "<conversation_context>\nA said hi\n</conversation_context>");
@@ -37,7 +38,8 @@ static void test_compose_injections(void) {
         lab_request_add_injection(r, "", "Second.");
         s = prompt_compose_system("Base", "ctx", r);
         g_assert_cmpstr(s, ==,
-                        "Base\n\n<conversation_context>\nctx\n</conversation_context>\n\n---\n\n[memory]\nLikes cats."
+                        "Base\n\n<conversation_context>\nctx\n</"
+                        "conversation_context>\n\n---\n\n[memory]\nLikes cats."
                         "\n\n---\n\n[Unknown Injection]\nSecond.");
         /* no base and no context: the first injection starts the message, no separator */
         t = prompt_compose_system(NULL, NULL, r);
@@ -45,9 +47,9 @@ static void test_compose_injections(void) {
 }
 
 static void test_ids(void) {
-        const char *good[] = { "concise", "persona-tutor", "a.b_c", "X1" };
-        const char *bad[] = { "", "../x", "/etc/passwd", ".hidden", "a/b", "..", "a..b", "-rf", "with space",
-                              "tab\tid" };
+        const char *good[] = {"concise", "persona-tutor", "a.b_c", "X1"};
+        const char *bad[] = {"",   "../x", "/etc/passwd", ".hidden",    "a/b",
+                             "..", "a..b", "-rf",         "with space", "tab\tid"};
 
         for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
                 g_assert_true(prompt_id_is_valid(good[i]));
@@ -64,7 +66,8 @@ static void write_file(const char *dir, const char *name, const char *text) {
 
 static void test_catalog(void) {
         g_autofree char *root = g_dir_make_tmp("llmlab-prompts-XXXXXX", NULL);
-        g_autofree char *builtin = g_build_filename(root, "builtin", NULL), *local = g_build_filename(root, "local", NULL);
+        g_autofree char *builtin = g_build_filename(root, "builtin", NULL),
+                        *local = g_build_filename(root, "local", NULL);
         _cleanup_(prompt_catalog_freep) PromptCatalog *c = NULL;
         _cleanup_lab_error_ LabError err = LAB_ERROR_INIT;
         _cleanup_json_ json_t *list = NULL;

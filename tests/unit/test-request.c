@@ -35,7 +35,8 @@ static void test_valid(void) {
 }
 
 static void test_limits(void) {
-        g_autoptr(LabRequest) a = valid(), b = valid(), c = valid(), d = valid(), e = valid(), f = valid(), g = valid();
+        g_autoptr(LabRequest) a = valid(), b = valid(), c = valid(), d = valid(), e = valid(), f = valid(),
+                              g = valid();
 
         a->has_temperature = true;
         a->temperature = 2.01;
@@ -87,18 +88,20 @@ static void test_json_and_copy(void) {
         g_assert_cmpstr(json_get_string(j, "model"), ==, "m");
         g_assert_cmpint(json_get_int(j, "seed", 0), ==, -5);
         g_assert_cmpstr(json_get_string(j, "measure"), ==, "live");
-        g_assert_cmpstr(json_get_string(json_array_get(json_object_get(j, "injections"), 0), "content"), ==, "cats");
+        g_assert_cmpstr(json_get_string(json_array_get(json_object_get(j, "injections"), 0), "content"), ==,
+                        "cats");
         g_assert_null(json_object_get(j, "temperature"));
         g_assert_cmpint(measure_mode_from_string("auto"), ==, MEASURE_AUTO);
         g_assert_cmpint(measure_mode_from_string("sometimes"), <, 0);
 }
 
 static void test_filler(void) {
-        g_autofree char *a = job_filler_text(1, 500), *b = job_filler_text(1, 500), *c = job_filler_text(2, 500);
+        g_autofree char *a = job_filler_text(1, 500), *b = job_filler_text(1, 500),
+                        *c = job_filler_text(2, 500);
         g_auto(GStrv) words = g_regex_split_simple("[ \n]", a, 0, 0);
 
-        g_assert_cmpstr(a, ==, b);           /* deterministic */
-        g_assert_cmpstr(a, !=, c);           /* a different text for every seed */
+        g_assert_cmpstr(a, ==, b); /* deterministic */
+        g_assert_cmpstr(a, !=, c); /* a different text for every seed */
         g_assert_cmpuint(g_strv_length(words), ==, 500);
         g_assert_cmpint(strncmp(a, c, 40), !=, 0); /* no shared prefix a prompt cache could reuse */
 }
