@@ -224,8 +224,10 @@ static json_t *comparison_summary(Job *j) {
                               (json_int_t) r->id, "model", r->request->model, "alias",
                               strempty(r->request->label), "state", run_state_to_string(r->state));
 
-                json_set_real(p, "prompt_tokens", run_result_number(r, "tokens", "input"));
-                json_set_real(p, "completion_tokens", run_result_number(r, "tokens", "output"));
+                json_set_count(p, "prompt_tokens",
+                               json_get_int(json_object_get(r->result, "tokens"), "input", -1));
+                json_set_count(p, "completion_tokens",
+                               json_get_int(json_object_get(r->result, "tokens"), "output", -1));
                 json_set_real(p, "ttft_ms", run_result_number(r, "timing", "ttft_ms"));
                 json_set_real(p, "tokens_per_s", run_result_number(r, "timing", "tokens_per_s"));
                 json_set_real(p, "e2e_ms", run_result_number(r, "timing", "e2e_ms"));

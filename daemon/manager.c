@@ -134,6 +134,8 @@ static int open_store(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to read the database %s: %m", path);
         log_debug("Database %s open, next run id %" PRIu64 ".", path, m->next_run_id);
+        /* The textfile reflects the stored runs from the start, not only after the next run. */
+        (void) metrics_textfile_write(m->store, m->config->textfile_path);
         return 0;
 }
 

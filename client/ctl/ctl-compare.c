@@ -566,7 +566,6 @@ static int on_started(JobWatch *w, void *userdata) {
 /* The panes as --json and the table show them: the daemon's summary entry of each pane's run, the
  * error of a pane that could not start, and the text. */
 static json_t *panes_json(Compare *c, json_t *summary) {
-        static const char *const count_keys[] = {"prompt_tokens", "completion_tokens"};
         _cleanup_json_ json_t *a = json_array();
         json_t *failed = json_object_get(summary, "failed_panes");
 
@@ -586,13 +585,6 @@ static json_t *panes_json(Compare *c, json_t *summary) {
                         o = json_object();
                 if (!o || json_array_append_new(a, o) < 0)
                         return NULL;
-                /* Token counts travel as doubles on the bus; they are integers. */
-                for (size_t t = 0; t < ELEMENTSOF(count_keys); t++) {
-                        double v = json_get_number(o, count_keys[t]);
-
-                        if (isfinite(v) && v == floor(v))
-                                json_set_int(o, count_keys[t], (int64_t) v);
-                }
                 json_set_int(o, "pane", (int64_t) i);
                 if (run >= 0)
                         json_set_int(o, "run", run);

@@ -10,6 +10,7 @@ import collections
 import math
 import os
 import re
+import shutil
 import sys
 
 sys.dont_write_bytecode = True
@@ -150,7 +151,9 @@ class TextfileTest(MetricsCase):
             return f.read()
 
     def test_rewritten_after_every_run(self):
-        self.assertFalse(os.path.exists(self.textfile))
+        # Written at start-up already: every family, no samples yet.
+        self.check_text_format(self.read_textfile())
+        self.assertNotIn("{", self.read_textfile())
         self.one_run(model=MODEL, measure="live")
         first = self.read_textfile()
         held = open(self.textfile)
@@ -190,8 +193,17 @@ class TextfileTest(MetricsCase):
         self.check_text_format(text)
         self.assertIn('llmlab_runs_total{model="qwen3:0.6b",backend="ollama"} 2\n', text)
 
+    def test_written_at_startup_from_the_stored_runs(self):
+        self.one_run(model=MODEL, measure="estimate")
+        self.stop_daemon()
+        os.unlink(self.textfile)
+        self.start_daemon()
+        text = self.read_textfile()
+        self.check_values(text)
+        self.assertIn('llmlab_runs_total{model="qwen3:0.6b",backend="ollama"} 1\n', text)
+
     def test_missing_directory_is_logged_not_fatal(self):
-        os.rmdir(self.metrics_dir)
+        shutil.rmtree(self.metrics_dir)  # written at start-up: not empty
         self.one_run(model=MODEL, measure="estimate")
         self.wait_for_log("Failed to write the metrics to %s: No such file or directory" % self.textfile)
         os.mkdir(self.metrics_dir)
