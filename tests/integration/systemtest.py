@@ -316,6 +316,11 @@ class SystemLabTestCase(labtest.LabTestCase):
 
     def polkit_checks(self):
         """[(subject bus name, action id, flags)] of every CheckAuthorization so far."""
+        # A barrier: the bus copies a CheckAuthorization to the spy before its caller can see the
+        # outcome, and the spy's worker thread reads its socket in order, so once the reply to this
+        # call is in, every check made before it has passed through the filter.
+        self._spy.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
+                            None, None, Gio.DBusCallFlags.NONE, -1, None)
         with self._polkit_lock:
             return list(self._polkit_checks)
 
