@@ -222,8 +222,10 @@ const char *ansi_normal(void) {
         return colors_enabled() ? "\x1b[0m" : "";
 }
 
-size_t terminal_columns(void) {
-        const char *e = getenv("COLUMNS");
+/* $COLUMNS or $LINES when set to a sane number, else the size of the terminal on stdout, else
+ * @fallback. */
+static size_t terminal_dimension(const char *variable, bool columns, size_t fallback) {
+        const char *e = getenv(variable);
         struct winsize ws = {};
 
         if (e) {
@@ -235,27 +237,21 @@ size_t terminal_columns(void) {
                 if (errno == 0 && end != e && *end == '\0' && v > 0 && v < 100000)
                         return v;
         }
-        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && ws.ws_col > 0)
-                return ws.ws_col;
-        return SIZE_MAX;
+        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0) {
+                unsigned short v = columns ? ws.ws_col : ws.ws_row;
+
+                if (v > 0)
+                        return v;
+        }
+        return fallback;
+}
+
+size_t terminal_columns(void) {
+        return terminal_dimension("COLUMNS", true, SIZE_MAX);
 }
 
 size_t terminal_lines(void) {
-        const char *e = getenv("LINES");
-        struct winsize ws = {};
-
-        if (e) {
-                char *end;
-                unsigned long v;
-
-                errno = 0;
-                v = strtoul(e, &end, 10);
-                if (errno == 0 && end != e && *end == '\0' && v > 0 && v < 100000)
-                        return v;
-        }
-        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && ws.ws_row > 0)
-                return ws.ws_row;
-        return 24;
+        return terminal_dimension("LINES", false, 24);
 }
 
 /* Length of the UTF-8 sequence at @s (at most @n bytes), or 0 when it is invalid. */

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
-#include <libgen.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -8,6 +7,7 @@
 #include "bus-json.h"
 #include "ctl-bus.h"
 #include "ctl-parse.h"
+#include "io-util.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -438,20 +438,6 @@ static const char export_help[] =
         "     --since=WHEN          Only runs since WHEN: YYYY-MM-DD[ HH:MM[:SS]], -7d, -12h\n"
         "     --limit=N             At most N runs (default 10000)\n";
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* Copies all of @in from offset 0 (the sealed memfd's offset is shared with the daemon). */
 static int copy_from_start(int in, int out) {
         char buf[65536];
@@ -467,7 +453,7 @@ static int copy_from_start(int in, int out) {
                         return -errno;
                 if (n == 0)
                         return 0;
-                r = write_all(out, buf, (size_t) n);
+                r = loop_write(out, buf, (size_t) n);
                 if (r < 0)
                         return r;
                 off += n;
@@ -476,32 +462,19 @@ static int copy_from_start(int in, int out) {
 
 /* Writes to a hidden temporary file next to @path, then renames it over @path. */
 static int export_to_file(int in, const char *path) {
-        _cleanup_free_ char *copy_dir = strdup(path), *copy_base = strdup(path), *tmp = NULL;
+        _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         mode_t mask;
         int r;
 
-        if (!copy_dir || !copy_base)
-                return log_oom();
-        if (asprintf(&tmp, "%s/.#%sXXXXXX", dirname(copy_dir), basename(copy_base)) < 0)
-                return log_oom();
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return log_error_errno(-errno, "Failed to create a temporary file for %s: %m", path);
-
         mask = umask(0);
         (void) umask(mask);
-        r = RET_NERRNO(fchmod(fd, 0666 & ~mask));
-        if (r >= 0)
-                r = copy_from_start(in, fd);
-        if (r >= 0)
-                r = RET_NERRNO(fsync(fd));
-        if (r >= 0)
-                r = RET_NERRNO(rename(tmp, path));
-        if (r < 0) {
-                (void) unlink(tmp);
+        fd = tmpfile_open_for(path, 0666 & ~mask, &tmp);
+        if (fd < 0)
+                return log_error_errno(fd, "Failed to create a temporary file for %s: %m", path);
+        r = tmpfile_commit(fd, tmp, path, copy_from_start(in, fd));
+        if (r < 0)
                 return log_error_errno(r, "Failed to write %s: %m", path);
-        }
         return 0;
 }
 
