@@ -59,8 +59,9 @@ typedef struct Pane {
 typedef struct Compare {
         Pane panes[MAX_PANES];
         size_t n_panes;
-        size_t next; /* the first pane with neither a run nor a failure */
-        JobWatch *watch;
+        size_t next;     /* the first pane with neither a run nor a failure */
+        sd_bus *bus;     /* outlives the watch: the text is read after it */
+        JobWatch *watch; /* while job_watch() runs, else NULL */
         CompareMode mode;
 
         /* COMPARE_SEQUENTIAL */
@@ -421,8 +422,8 @@ static int pane_resync(Compare *c, Pane *p) {
         const char *answer, *thinking;
         int r;
 
-        r = sd_bus_call_method(job_watch_get_bus(c->watch), LAB_BUS_NAME, p->path, LAB_RUN_IFACE,
-                               "GetTranscript", &error, &reply, "");
+        r = sd_bus_call_method(c->bus, LAB_BUS_NAME, p->path, LAB_RUN_IFACE, "GetTranscript", &error, &reply,
+                               "");
         if (r >= 0)
                 r = sd_bus_message_read(reply, "ss", &answer, &thinking);
         if (r < 0)
@@ -874,7 +875,9 @@ int verb_compare(int argc, char *argv[], const Verb *verb) {
         r = build_call(bus, &c, &o, &m);
         if (r < 0)
                 return r;
+        c.bus = bus;
         r = job_watch(bus, m, 0, "panes", what, &ops, &c, &out);
+        c.watch = NULL;
         if (r < 0)
                 return r;
         /* The panes' text is read over the bus, which job_watch() left attached to nothing. */

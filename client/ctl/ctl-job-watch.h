@@ -55,8 +55,8 @@ void job_outcome_done(JobOutcome *o);
 int job_watch(sd_bus *bus, sd_bus_message *start, JobWatchFlags flags, const char *unit, const char *what,
               const JobWatchOps *ops, void *userdata, JobOutcome *ret);
 
+/* Valid while job_watch() runs (from the started hook on), like the JobWatch itself. */
 sd_event *job_watch_get_event(JobWatch *w);
-sd_bus *job_watch_get_bus(JobWatch *w);
 /* Whether the user asked to cancel the job. */
 bool job_watch_cancelling(JobWatch *w);
 /* Cancels the job, as the first Ctrl-C does. */
