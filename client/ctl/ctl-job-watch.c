@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 
 #include "bus-json.h"
 #include "ctl-bus.h"
 #include "ctl-job-show.h"
 #include "ctl-job-watch.h"
+#include "ctl-watch.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -20,11 +20,9 @@ typedef struct JobRun {
 } JobRun;
 
 struct JobWatch {
-        sd_bus *bus;
-        sd_event *event;
+        CtlWatch watch;
         JobWatchFlags flags;
         const char *unit;
-        const char *what;
         const JobWatchOps *ops;
         void *userdata;
         JobOutcome *out;
@@ -43,14 +41,8 @@ struct JobWatch {
         bool bar_visible;
         sd_event_source *redraw;
 
-        unsigned n_interrupts;
         bool cancelling;
         bool finished;
-        bool abandoned;
-        bool done_loop;
-        int error;
-
-        sd_bus_slot *slots[3];
 };
 
 void job_outcome_done(JobOutcome *o) {
@@ -63,11 +55,7 @@ void job_outcome_done(JobOutcome *o) {
 }
 
 sd_event *job_watch_get_event(JobWatch *w) {
-        return w->event;
-}
-
-sd_bus *job_watch_get_bus(JobWatch *w) {
-        return w->bus;
+        return w->watch.event;
 }
 
 bool job_watch_cancelling(JobWatch *w) {
@@ -92,13 +80,11 @@ static void runs_free(JobWatch *w) {
 }
 
 static int stop(JobWatch *w) {
-        w->done_loop = true;
-        return 0;
+        return ctl_watch_stop(&w->watch);
 }
 
 static int fail(JobWatch *w, int error) {
-        w->error = error;
-        return stop(w);
+        return ctl_watch_fail(&w->watch, error);
 }
 
 /* --- the progress line ------------------------------------------------------------------------- */
@@ -204,7 +190,7 @@ static int on_job_progress(JobWatch *w, sd_bus_message *m) {
         w->total = total;
         if (!streq(current, "/") && !find_run(w, current)) {
                 r = add_run(w, current);
-                if (r < 0 || w->done_loop)
+                if (r < 0 || w->watch.done)
                         return r;
         }
         /* Progress without a new run: a run finished (its Finished came first) or could not start. */
@@ -229,7 +215,7 @@ static int on_job_finished(JobWatch *w, sd_bus_message *m) {
                 r = bus_message_read_json(m, &w->out->summary);
         if (r < 0) {
                 bar_clear(w);
-                log_error_errno(r, "Failed to %s: cannot parse the Finished signal: %m", w->what);
+                log_error_errno(r, "Failed to %s: cannot parse the Finished signal: %m", w->watch.what);
                 return fail(w, r);
         }
         w->out->state = strdup(result);
@@ -310,7 +296,7 @@ static int on_run_properties_changed(JobWatch *w, JobRun *run, sd_bus_message *m
         return 0;
 }
 
-static int on_daemon_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int on_daemon_signal(sd_bus_message *m, void *userdata) {
         JobWatch *w = userdata;
         const char *path = sd_bus_message_get_path(m);
         JobRun *run;
@@ -334,115 +320,42 @@ static int on_daemon_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        JobWatch *w = userdata;
-        const char *name, *old_owner, *new_owner;
-
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
-                return 0;
-        if (!streq(name, LAB_BUS_NAME) || !isempty(new_owner))
-                return 0;
-        bar_clear(w);
-        log_error("Failed to %s: llmlabd left the bus before the job finished.", w->what);
-        return fail(w, -ECONNRESET);
-}
-
-static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        JobWatch *w = userdata;
-
-        bar_clear(w);
-        log_error("Failed to %s: the connection to the bus was lost.", w->what);
-        return fail(w, -ECONNRESET);
-}
-
 /* --- cancellation ------------------------------------------------------------------------------ */
 
-static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-
-        /* A job or run that finished meanwhile cannot be cancelled; Finished tells the outcome. */
-        if (e)
-                log_debug("Cancel() failed: %s: %s", e->name, strna(e->message));
-        return 0;
-}
-
 void job_watch_cancel(JobWatch *w) {
-        int r;
-
         if (w->cancelling || w->finished)
                 return;
         w->cancelling = true;
-        r = sd_bus_call_method_async(w->bus, NULL, LAB_BUS_NAME, w->out->path, LAB_JOB_IFACE, "Cancel",
-                                     on_cancel_reply, w, "");
-        if (r < 0) {
-                bar_clear(w);
-                log_error_errno(r, "Failed to cancel the job: %m");
-                w->abandoned = true;
-                (void) stop(w);
-                return;
-        }
-        bar_draw(w);
+        if (ctl_watch_cancel(&w->watch, w->out->path, LAB_JOB_IFACE) >= 0)
+                bar_draw(w);
 }
 
 int job_watch_cancel_run(JobWatch *w, const char *path) {
         int r;
 
-        r = sd_bus_call_method_async(w->bus, NULL, LAB_BUS_NAME, path, LAB_RUN_IFACE, "Cancel",
-                                     on_cancel_reply, w, "");
+        /* No reply wanted: a run that finished meanwhile says so with its Finished signal. */
+        r = sd_bus_call_method_async(w->watch.bus, NULL, LAB_BUS_NAME, path, LAB_RUN_IFACE, "Cancel", NULL,
+                                     NULL, "");
         if (r < 0)
                 return log_error_errno(r, "Failed to cancel %s: %m", path);
         return 0;
 }
 
-static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        JobWatch *w = userdata;
-
-        if (++w->n_interrupts > 1) {
-                /* Impatient: leave now; the daemon cancels jobs whose owner left. */
-                w->abandoned = true;
-                return stop(w);
-        }
-        job_watch_cancel(w);
-        return 0;
+static void on_interrupt(void *userdata) {
+        job_watch_cancel(userdata);
 }
+
+static void on_clear(void *userdata) {
+        bar_clear(userdata);
+}
+
+static const CtlWatchOps watch_ops = {
+        .signal = on_daemon_signal,
+        .interrupt = on_interrupt,
+        .clear = on_clear,
+};
 
 /* --- setup ------------------------------------------------------------------------------------- */
-
-static int add_matches(JobWatch *w) {
-        int r;
-
-        /* Installed synchronously before the Start call, so that no signal of the new job is missed. */
-        r = sd_bus_add_match(w->bus, &w->slots[0],
-                             "type='signal',sender='" LAB_BUS_NAME "',path_namespace='" LAB_OBJECT_PATH "'",
-                             on_daemon_signal, w);
-        if (r < 0)
-                return r;
-        r = sd_bus_add_match(w->bus, &w->slots[1],
-                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LAB_BUS_NAME
-                             "'",
-                             on_name_owner_changed, w);
-        if (r < 0)
-                return r;
-        return sd_bus_match_signal(w->bus, &w->slots[2], "org.freedesktop.DBus.Local",
-                                   "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
-                                   "Disconnected", on_disconnected, w);
-}
-
-static int add_signals(JobWatch *w) {
-        sigset_t mask;
-        int r;
-
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
-        r = sd_event_add_signal(w->event, NULL, SIGINT, on_interrupt, w);
-        if (r >= 0)
-                r = sd_event_add_signal(w->event, NULL, SIGTERM, on_interrupt, w);
-        return r;
-}
 
 static int start(JobWatch *w, sd_bus_message *start_call) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -450,12 +363,12 @@ static int start(JobWatch *w, sd_bus_message *start_call) {
         const char *path, *id;
         int r;
 
-        r = sd_bus_call(w->bus, start_call, 0, &error, &reply);
+        r = sd_bus_call(w->watch.bus, start_call, 0, &error, &reply);
         if (r < 0)
-                return ctl_log_bus_error(r, &error, w->what);
+                return ctl_log_bus_error(r, &error, w->watch.what);
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
-                return log_error_errno(r, "Failed to %s: cannot parse the reply: %m", w->what);
+                return log_error_errno(r, "Failed to %s: cannot parse the reply: %m", w->watch.what);
         w->out->path = strdup(path);
         if (!w->out->path)
                 return log_oom();
@@ -464,8 +377,8 @@ static int start(JobWatch *w, sd_bus_message *start_call) {
         w->started_usec = now_usec(CLOCK_MONOTONIC);
         log_debug("Started %s.", path);
         /* The total before the first Progress signal. */
-        (void) sd_bus_get_property(w->bus, LAB_BUS_NAME, path, LAB_JOB_IFACE, "Progress", NULL, &progress,
-                                   "(uu)");
+        (void) sd_bus_get_property(w->watch.bus, LAB_BUS_NAME, path, LAB_JOB_IFACE, "Progress", NULL,
+                                   &progress, "(uu)");
         if (progress)
                 (void) sd_bus_message_read(progress, "(uu)", &w->done, &w->total);
         return 0;
@@ -475,8 +388,8 @@ static int start_redraw(JobWatch *w) {
         if (!w->bar)
                 return 0;
         bar_draw(w);
-        return sd_event_add_time_relative(w->event, &w->redraw, CLOCK_MONOTONIC, REDRAW_USEC, 0, on_redraw,
-                                          w);
+        return sd_event_add_time_relative(w->watch.event, &w->redraw, CLOCK_MONOTONIC, REDRAW_USEC, 0,
+                                          on_redraw, w);
 }
 
 /* The Error property of a job that did not finish "done". */
@@ -486,8 +399,8 @@ static void take_error(JobWatch *w) {
         const char *name, *message;
         int r;
 
-        r = sd_bus_get_property(w->bus, LAB_BUS_NAME, w->out->path, LAB_JOB_IFACE, "Error", &error, &reply,
-                                "(ss)");
+        r = sd_bus_get_property(w->watch.bus, LAB_BUS_NAME, w->out->path, LAB_JOB_IFACE, "Error", &error,
+                                &reply, "(ss)");
         if (r >= 0)
                 r = sd_bus_message_read(reply, "(ss)", &name, &message);
         if (r < 0) {
@@ -499,19 +412,13 @@ static void take_error(JobWatch *w) {
 }
 
 static int run_loop(JobWatch *w) {
-        int r = 0;
+        int r;
 
-        while (!w->done_loop) {
-                r = sd_event_run(w->event, UINT64_MAX);
-                if (r < 0)
-                        break;
-        }
+        r = ctl_watch_run(&w->watch);
         bar_clear(w);
-        if (w->error < 0)
-                return w->error;
         if (r < 0)
-                return log_error_errno(r, "Failed to %s: event loop failed: %m", w->what);
-        if (w->abandoned) {
+                return r;
+        if (w->watch.abandoned) {
                 w->out->state = strdup("cancelled");
                 return w->out->state ? 0 : log_oom();
         }
@@ -522,13 +429,10 @@ static int run_loop(JobWatch *w) {
 
 int job_watch(sd_bus *bus, sd_bus_message *start_call, JobWatchFlags flags, const char *unit,
               const char *what, const JobWatchOps *ops, void *userdata, JobOutcome *ret) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         static const JobWatchOps no_ops = {};
         JobWatch w = {
-                .bus = bus,
                 .flags = flags,
                 .unit = unit,
-                .what = what,
                 .ops = ops ?: &no_ops,
                 .userdata = userdata,
                 .out = ret,
@@ -537,22 +441,9 @@ int job_watch(sd_bus *bus, sd_bus_message *start_call, JobWatchFlags flags, cons
         };
         int r;
 
-        r = sd_event_new(&event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate an event loop: %m");
-        w.event = event;
-
-        r = add_signals(&w);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up signal handling: %m");
-        r = add_matches(&w);
-        if (r < 0)
-                return ctl_log_bus_error(r, NULL, "subscribe to the daemon's signals");
-        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-
-        r = start(&w, start_call);
+        r = ctl_watch_init(&w.watch, bus, what, "job", &watch_ops, &w);
+        if (r >= 0)
+                r = start(&w, start_call);
         if (r >= 0) {
                 r = start_redraw(&w);
                 if (r < 0)
@@ -562,10 +453,8 @@ int job_watch(sd_bus *bus, sd_bus_message *start_call, JobWatchFlags flags, cons
         if (r >= 0)
                 r = run_loop(&w);
 
-        for (size_t i = 0; i < ELEMENTSOF(w.slots); i++)
-                w.slots[i] = sd_bus_slot_unref(w.slots[i]);
         w.redraw = sd_event_source_disable_unref(w.redraw);
-        (void) sd_bus_detach_event(bus);
+        ctl_watch_done(&w.watch);
         runs_free(&w);
         return r < 0 ? r : 0;
 }

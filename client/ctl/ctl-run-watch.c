@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
-#include <signal.h>
 #include <systemd/sd-event.h>
 
 #include "bus-json.h"
 #include "ctl-bus.h"
 #include "ctl-run-watch.h"
+#include "ctl-watch.h"
 #include "log.h"
 
 typedef enum Section {
@@ -22,10 +22,8 @@ typedef struct Text {
 } Text;
 
 typedef struct RunWatch {
-        sd_bus *bus;
-        sd_event *event;
+        CtlWatch watch;
         RunWatchFlags flags;
-        const char *what;
         const char *path;
         RunOutcome *out;
 
@@ -42,13 +40,7 @@ typedef struct RunWatch {
         char *state;
         uint32_t queue_position;
 
-        unsigned n_interrupts;
         bool finished;
-        bool abandoned; /* second Ctrl-C: leave without waiting */
-        bool done;      /* stop iterating the event loop */
-        int error;      /* fatal and already logged */
-
-        sd_bus_slot *slots[3];
 } RunWatch;
 
 static void text_done(Text *t) {
@@ -190,8 +182,8 @@ static int get_transcript(RunWatch *w, char **ret_answer, char **ret_thinking) {
         const char *answer, *thinking;
         int r;
 
-        r = sd_bus_call_method(w->bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "GetTranscript", &error, &reply,
-                               "");
+        r = sd_bus_call_method(w->watch.bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "GetTranscript", &error,
+                               &reply, "");
         if (r < 0)
                 return log_debug_errno(r, "Failed to get the transcript: %s", error.message ?: strerror(-r));
         r = sd_bus_message_read(reply, "ss", &answer, &thinking);
@@ -220,16 +212,12 @@ static int resync(RunWatch *w) {
 
 /* --- signals from the daemon ------------------------------------------------------------------- */
 
-/* The loop is iterated with sd_event_run() rather than ended with sd_event_exit(): exiting would
- * also close the attached bus, which is still needed for GetTranscript() and by the caller. */
 static int stop(RunWatch *w) {
-        w->done = true;
-        return 0;
+        return ctl_watch_stop(&w->watch);
 }
 
 static int fail(RunWatch *w, int error) {
-        w->error = error;
-        return stop(w);
+        return ctl_watch_fail(&w->watch, error);
 }
 
 static int on_chunk(RunWatch *w, sd_bus_message *m) {
@@ -266,7 +254,7 @@ static int take_error(RunWatch *w) {
 
         if (!name) {
                 /* Not in the metrics: read the Error property. */
-                r = sd_bus_get_property(w->bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "Error", &error,
+                r = sd_bus_get_property(w->watch.bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "Error", &error,
                                         &reply, "(ss)");
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "(ss)", &name, &message);
@@ -288,7 +276,7 @@ static int on_finished(RunWatch *w, sd_bus_message *m) {
         if (r >= 0)
                 r = bus_message_read_json(m, &w->out->result);
         if (r < 0) {
-                log_error_errno(r, "Failed to %s: cannot parse the Finished signal: %m", w->what);
+                log_error_errno(r, "Failed to %s: cannot parse the Finished signal: %m", w->watch.what);
                 return fail(w, r);
         }
         w->out->state = strdup(result);
@@ -329,7 +317,7 @@ static int on_properties_changed(RunWatch *w, sd_bus_message *m) {
         return 0;
 }
 
-static int on_daemon_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int on_daemon_signal(sd_bus_message *m, void *userdata) {
         RunWatch *w = userdata;
 
         if (!streq_ptr(sd_bus_message_get_path(m), w->path))
@@ -343,97 +331,28 @@ static int on_daemon_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        RunWatch *w = userdata;
-        const char *name, *old_owner, *new_owner;
-
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
-                return 0;
-        if (!streq(name, LAB_BUS_NAME) || !isempty(new_owner))
-                return 0;
-        status_clear(w);
-        log_error("Failed to %s: llmlabd left the bus before the run finished.", w->what);
-        return fail(w, -ECONNRESET);
-}
-
-static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        RunWatch *w = userdata;
-
-        status_clear(w);
-        log_error("Failed to %s: the connection to the bus was lost.", w->what);
-        return fail(w, -ECONNRESET);
-}
-
 /* --- cancellation ------------------------------------------------------------------------------ */
 
-static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-
-        /* A run that finished meanwhile cannot be cancelled; Finished tells the outcome. */
-        if (e)
-                log_debug("Cancel() failed: %s: %s", e->name, strna(e->message));
-        return 0;
-}
-
-static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static void on_interrupt(void *userdata) {
         RunWatch *w = userdata;
-        int r;
 
-        if (++w->n_interrupts > 1) {
-                /* Impatient: leave now; the daemon cancels runs whose owner left. */
-                w->abandoned = true;
-                return stop(w);
-        }
         status_clear(w);
         if (w->status_line)
                 fputs("Cancelling…\n", stderr);
-        r = sd_bus_call_method_async(w->bus, NULL, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "Cancel",
-                                     on_cancel_reply, w, "");
-        if (r < 0) {
-                log_error_errno(r, "Failed to cancel the run: %m");
-                w->abandoned = true;
-                return stop(w);
-        }
-        return 0;
+        (void) ctl_watch_cancel(&w->watch, w->path, LAB_RUN_IFACE);
 }
+
+static void on_clear(void *userdata) {
+        status_clear(userdata);
+}
+
+static const CtlWatchOps watch_ops = {
+        .signal = on_daemon_signal,
+        .interrupt = on_interrupt,
+        .clear = on_clear,
+};
 
 /* --- setup ------------------------------------------------------------------------------------- */
-
-static int add_matches(RunWatch *w) {
-        int r;
-
-        /* Installed synchronously before the Start call, so that no signal of the new run is missed. */
-        r = sd_bus_add_match(w->bus, &w->slots[0],
-                             "type='signal',sender='" LAB_BUS_NAME "',path_namespace='" LAB_OBJECT_PATH "'",
-                             on_daemon_signal, w);
-        if (r < 0)
-                return r;
-        r = sd_bus_add_match(w->bus, &w->slots[1],
-                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LAB_BUS_NAME
-                             "'",
-                             on_name_owner_changed, w);
-        if (r < 0)
-                return r;
-        return sd_bus_match_signal(w->bus, &w->slots[2], "org.freedesktop.DBus.Local",
-                                   "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
-                                   "Disconnected", on_disconnected, w);
-}
-
-static int add_signals(RunWatch *w) {
-        sigset_t mask;
-        int r;
-
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
-        r = sd_event_add_signal(w->event, NULL, SIGINT, on_interrupt, w);
-        if (r >= 0)
-                r = sd_event_add_signal(w->event, NULL, SIGTERM, on_interrupt, w);
-        return r;
-}
 
 static void read_initial_state(RunWatch *w) {
         char *state = NULL;
@@ -441,13 +360,14 @@ static void read_initial_state(RunWatch *w) {
 
         if (!w->status_line)
                 return;
-        r = sd_bus_get_property_string(w->bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "State", NULL, &state);
+        r = sd_bus_get_property_string(w->watch.bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "State", NULL,
+                                       &state);
         if (r < 0)
                 return;
         free(w->state);
         w->state = state;
-        (void) sd_bus_get_property_trivial(w->bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE, "QueuePosition",
-                                           NULL, 'u', &w->queue_position);
+        (void) sd_bus_get_property_trivial(w->watch.bus, LAB_BUS_NAME, w->path, LAB_RUN_IFACE,
+                                           "QueuePosition", NULL, 'u', &w->queue_position);
         status_show(w);
 }
 
@@ -457,12 +377,12 @@ static int start(RunWatch *w, sd_bus_message *start_call) {
         const char *path;
         int r;
 
-        r = sd_bus_call(w->bus, start_call, 0, &error, &reply);
+        r = sd_bus_call(w->watch.bus, start_call, 0, &error, &reply);
         if (r < 0)
-                return ctl_log_bus_error(r, &error, w->what);
+                return ctl_log_bus_error(r, &error, w->watch.what);
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
-                return log_error_errno(r, "Failed to %s: cannot parse the reply: %m", w->what);
+                return log_error_errno(r, "Failed to %s: cannot parse the reply: %m", w->watch.what);
         w->out->path = strdup(path);
         if (!w->out->path)
                 return log_oom();
@@ -496,57 +416,29 @@ static void finish_output(RunWatch *w) {
 
 int run_watch(sd_bus *bus, sd_bus_message *start_call, RunWatchFlags flags, const char *what,
               RunOutcome *ret) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         RunWatch w = {
-                .bus = bus,
                 .flags = flags,
-                .what = what,
                 .out = ret,
                 .tty = isatty(STDOUT_FILENO),
                 .status_line = isatty(STDERR_FILENO) && !streq_ptr(getenv("TERM"), "dumb"),
         };
         int r;
 
-        r = sd_event_new(&event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate an event loop: %m");
-        w.event = event;
-
-        r = add_signals(&w);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up signal handling: %m");
-        r = add_matches(&w);
-        if (r < 0)
-                return ctl_log_bus_error(r, NULL, "subscribe to the daemon's signals");
-        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-
-        r = start(&w, start_call);
-        if (r < 0)
-                goto finish;
-        read_initial_state(&w);
-
-        while (!w.done) {
-                r = sd_event_run(event, UINT64_MAX);
-                if (r < 0)
-                        break;
+        r = ctl_watch_init(&w.watch, bus, what, "run", &watch_ops, &w);
+        if (r >= 0)
+                r = start(&w, start_call);
+        if (r >= 0) {
+                read_initial_state(&w);
+                r = ctl_watch_run(&w.watch);
         }
-        if (w.error < 0)
-                r = w.error;
-        else if (r < 0)
-                log_error_errno(r, "Failed to %s: event loop failed: %m", what);
-        else if (w.abandoned) {
+        if (r >= 0 && w.watch.abandoned) {
                 status_clear(&w);
                 ret->state = strdup("cancelled");
                 r = ret->state ? 0 : log_oom();
-        } else
+        } else if (r >= 0)
                 finish_output(&w);
 
-finish:
-        for (size_t i = 0; i < ELEMENTSOF(w.slots); i++)
-                w.slots[i] = sd_bus_slot_unref(w.slots[i]);
-        (void) sd_bus_detach_event(bus);
+        ctl_watch_done(&w.watch);
         text_done(&w.answer);
         text_done(&w.thinking);
         free(w.state);
