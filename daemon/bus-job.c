@@ -98,10 +98,20 @@ static int property_get_error(sd_bus *bus, const char *path, const char *interfa
 }
 
 /* The summary holds the owner's measurements: owner (and root) only, like Run.Result. */
+static int append_summary(sd_bus_message *reply, Job *j) {
+        _cleanup_json_ json_t *partial = NULL;
+
+        if (j->summary)
+                return bus_message_append_json_dict(reply, j->summary);
+        partial = j->ops->summary(j);
+        return bus_message_append_json_dict(reply, partial);
+}
+
+/* Summary is private to the owner (and root), as Run.Result is; GetSummary() also lets a caller with
+ * org.llmlab.manage read it. */
 static int property_get_summary(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         sd_bus_message *call = sd_bus_get_current_message(bus);
-        _cleanup_json_ json_t *partial = NULL;
         Job *j = userdata;
         uid_t uid = (uid_t) -1;
 
@@ -113,10 +123,23 @@ static int property_get_summary(sd_bus *bus, const char *path, const char *inter
                 return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER,
                                           "Job %" PRIu64 " belongs to another user", j->id);
         }
-        if (j->summary)
-                return bus_message_append_json_dict(reply, j->summary);
-        partial = j->ops->summary(j);
-        return bus_message_append_json_dict(reply, partial);
+        return append_summary(reply, j);
+}
+
+static int method_get_summary(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Job *j = userdata;
+        int k;
+
+        k = bus_authorize(j->manager->hooks_userdata, m, j->uid, error);
+        if (k <= 0)
+                return k < 0 ? k : 1;
+        k = sd_bus_message_new_method_return(m, &reply);
+        if (k >= 0)
+                k = append_summary(reply, j);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -144,6 +167,8 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("Error", "(ss)", property_get_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetSummary", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", summary),
+                                method_get_summary, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Progress", SD_BUS_ARGS("u", done, "u", total, "o", current), 0),
         SD_BUS_SIGNAL_WITH_ARGS("Finished", SD_BUS_ARGS("s", result, "a{sv}", summary), 0),
         SD_BUS_VTABLE_END,

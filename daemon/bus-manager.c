@@ -52,9 +52,11 @@ static const BusAuthRule auth_table[] = {
 
         {LAB_RUN_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
         {LAB_RUN_IFACE, "GetTranscript", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
+        {LAB_RUN_IFACE, "GetResult", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
         {LAB_RUN_IFACE, "GetPowerTimeline", BUS_AUTH_OWNER_ACTION_OR_MANAGE, ACTION_READ_ENERGY},
 
         {LAB_JOB_IFACE, "Cancel", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
+        {LAB_JOB_IFACE, "GetSummary", BUS_AUTH_OWNER_OR_MANAGE, ACTION_MANAGE},
 };
 
 const BusAuthRule *bus_auth_rule(const char *interface, const char *member) {

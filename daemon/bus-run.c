@@ -106,7 +106,8 @@ static int property_get_error(sd_bus *bus, const char *path, const char *interfa
 }
 
 /* Result is private to the owner (and root). Get by others fails with NotOwner; GetAll leaves it
- * empty so that generic tools listing all properties keep working. */
+ * empty so that generic tools listing all properties keep working. Property getters cannot wait for
+ * polkit: a caller with org.llmlab.manage reads another user's result with GetResult(). */
 static int property_get_result(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         sd_bus_message *call = sd_bus_get_current_message(bus);
@@ -143,6 +144,22 @@ static int method_get_transcript(sd_bus_message *m, void *userdata, sd_bus_error
         if (k <= 0)
                 return k < 0 ? k : 1;
         return sd_bus_reply_method_return(m, "ss", r->answer->str, r->thinking->str);
+}
+
+static int method_get_result(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Run *r = userdata;
+        int k;
+
+        k = bus_authorize(bus_of(r), m, r->uid, error);
+        if (k <= 0)
+                return k < 0 ? k : 1;
+        k = sd_bus_message_new_method_return(m, &reply);
+        if (k >= 0)
+                k = bus_message_append_json_dict(reply, r->result);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int append_phases(sd_bus_message *reply, Run *r) {
@@ -224,6 +241,8 @@ static const sd_bus_vtable run_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTranscript", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", answer, "s", thinking),
                                 method_get_transcript, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetResult", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", result),
+                                method_get_result, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPowerTimeline", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(tt)", samples, "a(stt)", phases), method_get_power_timeline,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -163,7 +163,7 @@ class AuthorizationTest(SecurityCase):
 
     def test_contract_documents_the_table(self):
         contract, code = contract_rules(self.source_root), code_rules(self.source_root)
-        self.assertEqual(len(contract), 23)
+        self.assertEqual(len(contract), 25)
         self.assertEqual(code, contract)
         self.assertNotIn("undocumented", [kind for kind, _ in contract.values()])
         # Every method of the running daemon has a rule (llmlabd checks its vtables at start-up).
@@ -212,6 +212,10 @@ class AuthorizationTest(SecurityCase):
              lambda a: a.call(own_live, RUN_IFACE, "GetPowerTimeline", None, "(a(tt)a(stt))"), "PermissionDenied"),
             ("Run.GetTranscript (other's)", MANAGE,
              lambda a: a.call(slow_run, RUN_IFACE, "GetTranscript", None, "(ss)"), "NotOwner"),
+            ("Run.GetResult (other's)", MANAGE,
+             lambda a: a.call(slow_run, RUN_IFACE, "GetResult", None, "(a{sv})"), "NotOwner"),
+            ("Job.GetSummary (other's)", MANAGE,
+             lambda a: a.call(slow_job, JOB_IFACE, "GetSummary", None, "(a{sv})"), "NotOwner"),
             ("Run.GetPowerTimeline (other's)", MANAGE,
              lambda a: a.call(own_live, RUN_IFACE, "GetPowerTimeline", None, "(a(tt)a(stt))"), "NotOwner"),
             ("Run.Cancel (other's)", MANAGE, lambda a: a.call(slow_run, RUN_IFACE, "Cancel"), "NotOwner"),
@@ -268,6 +272,7 @@ class AuthorizationTest(SecurityCase):
             ("Introspect", lambda a: a.call(MANAGER_PATH, "org.freedesktop.DBus.Introspectable", "Introspect", None,
                                             "(s)")),
             ("Run.GetTranscript (own)", lambda a: a.call(own, RUN_IFACE, "GetTranscript", None, "(ss)")),
+            ("Run.GetResult (own)", lambda a: a.call(own, RUN_IFACE, "GetResult", None, "(a{sv})")),
             ("Run.Cancel (own)", lambda a: a.call(own, RUN_IFACE, "Cancel")),
         ]
 
@@ -376,7 +381,11 @@ class AuthorizationTest(SecurityCase):
         with self.assertDBusError("org.freedesktop.DBus.Error.PropertyReadOnly"):
             self.call(MANAGER_PATH, PROPS, "Set", GLib.Variant("(ssv)", (MANAGER_IFACE, "Backends", GLib.Variant(
                 "aa{sv}", [{"id": GLib.Variant("s", "ollama"), "url": GLib.Variant("s", "http://192.0.2.1:80")}]))))
-        # A request names a configured backend by id; a URL is no id.
+        # A request names a configured backend by id; a URL is no id. (The run and the job above
+        # end first: their own requests to the server must not count.)
+        for path, iface in ((run, RUN_IFACE), (job, JOB_IFACE)):
+            self.pump_until(lambda: self.get_property(path, iface, "State") in ("done", "cancelled", "failed"),
+                            60, "%s to end" % path)
         n = len(self.server.requests)
         for req in (request(backend="http://192.0.2.1:11434"), dict(request(), url="http://192.0.2.1:11434"),
                     dict(request(), endpoint="http://192.0.2.1:11434")):
@@ -428,6 +437,8 @@ class PrivacyTest(SecurityCase):
         self.assertEqual(self.bob.manager_call("GetSessionSummary", None, "(a{sv})")["runs"], 0)
         # Alice's own view.
         self.assertEqual(self.alice.get_property(run, RUN_IFACE, "Result")["run"], metrics["run"])
+        self.assertEqual(self.alice.call(run, RUN_IFACE, "GetResult", None, "(a{sv})"),
+                         self.alice.get_property(run, RUN_IFACE, "Result"))
         self.assertIn("ALICESECRET", self.alice.export("json"))
 
     def test_another_users_run_and_job_are_not_owner(self):
@@ -440,8 +451,10 @@ class PrivacyTest(SecurityCase):
                      lambda: self.bob.call(run, RUN_IFACE, "GetTranscript", None, "(ss)"),
                      lambda: self.bob.call(run, RUN_IFACE, "GetPowerTimeline", None, "(a(tt)a(stt))"),
                      lambda: self.bob.get_property(run, RUN_IFACE, "Result"),
+                     lambda: self.bob.call(run, RUN_IFACE, "GetResult", None, "(a{sv})"),
                      lambda: self.bob.call(job, JOB_IFACE, "Cancel"),
-                     lambda: self.bob.get_property(job, JOB_IFACE, "Summary")):
+                     lambda: self.bob.get_property(job, JOB_IFACE, "Summary"),
+                     lambda: self.bob.call(job, JOB_IFACE, "GetSummary", None, "(a{sv})")):
             with self.assertAgentError("NotOwner"):
                 call()
         self.assertEqual(self.bob.call(job, PROPS, "GetAll", GLib.Variant("(s)", (JOB_IFACE,)), "(a{sv})")["Summary"],
@@ -461,8 +474,14 @@ class PrivacyTest(SecurityCase):
         self.wait_state(run, "decoding")
         answer, _ = self.bob.call(run, RUN_IFACE, "GetTranscript", None, "(ss)")
         self.assertTrue(answer)
+        self.assertEqual(self.bob.call(run, RUN_IFACE, "GetResult", None, "(a{sv})"), {})  # not finished yet
         self.bob.call(run, RUN_IFACE, "Cancel")
-        self.assertEqual(self.wait_finished(self.alice, run)[0], "cancelled")
+        result, metrics = self.wait_finished(self.alice, run)
+        self.assertEqual(result, "cancelled")
+        # The property stays owner-only (a getter cannot wait for polkit); the method serves manage.
+        with self.assertAgentError("NotOwner"):
+            self.bob.get_property(run, RUN_IFACE, "Result")
+        self.assertEqual(self.bob.call(run, RUN_IFACE, "GetResult", None, "(a{sv})")["run"], metrics["run"])
         self.server.wait_cancelled(1)
         self.assertIn(ALICE, [r["uid"] for r in self.bob.manager_call("ListRuns", args({"all_users": True}),
                                                                       "(aa{sv})")])
