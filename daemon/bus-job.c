@@ -98,13 +98,9 @@ static int property_get_error(sd_bus *bus, const char *path, const char *interfa
 }
 
 /* The summary holds the owner's measurements: owner (and root) only, like Run.Result. */
-static int append_summary(sd_bus_message *reply, Job *j) {
-        _cleanup_json_ json_t *partial = NULL;
-
-        if (j->summary)
-                return bus_message_append_json_dict(reply, j->summary);
-        partial = j->ops->summary(j);
-        return bus_message_append_json_dict(reply, partial);
+/* The final summary, or the partial one of a job still running (a new object: unref it). */
+static json_t *summary_ref(Job *j) {
+        return j->summary ? json_incref(j->summary) : j->ops->summary(j);
 }
 
 /* Summary is private to the owner (and root), as Run.Result is; GetSummary() also lets a caller with
@@ -112,6 +108,7 @@ static int append_summary(sd_bus_message *reply, Job *j) {
 static int property_get_summary(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         sd_bus_message *call = sd_bus_get_current_message(bus);
+        _cleanup_json_ json_t *summary = NULL;
         Job *j = userdata;
         uid_t uid = (uid_t) -1;
 
@@ -123,23 +120,20 @@ static int property_get_summary(sd_bus *bus, const char *path, const char *inter
                 return bus_error_setf_lab(error, LAB_ERROR_NOT_OWNER,
                                           "Job %" PRIu64 " belongs to another user", j->id);
         }
-        return append_summary(reply, j);
+        summary = summary_ref(j);
+        return bus_message_append_json_dict(reply, summary);
 }
 
 static int method_get_summary(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_t *summary = NULL;
         Job *j = userdata;
         int k;
 
         k = bus_authorize(j->manager->hooks_userdata, m, j->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
-        k = sd_bus_message_new_method_return(m, &reply);
-        if (k >= 0)
-                k = append_summary(reply, j);
-        if (k < 0)
-                return k;
-        return sd_bus_send(NULL, reply, NULL);
+        summary = summary_ref(j);
+        return bus_reply_json_dict(m, summary);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {

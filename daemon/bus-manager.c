@@ -126,32 +126,6 @@ static int reply_lab_error(sd_bus_message *m, const LabError *e) {
         return sd_bus_reply_method_error(m, &error);
 }
 
-static int reply_json_dict(sd_bus_message *m, json_t *obj) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = bus_message_append_json_dict(reply, obj);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
-static int reply_json_dict_array(sd_bus_message *m, json_t *array) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = bus_message_append_json_dict_array(reply, array);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
 /* --- properties ------------------------------------------------------------------------------ */
 
 static int property_get_json_array(sd_bus_message *reply, json_t *array) {
@@ -248,7 +222,7 @@ static void models_query_destroy(void *userdata) {
         if (--q->pending > 0)
                 return;
         if (q->ok > 0 || !lab_error_is_set(&q->first_error))
-                (void) reply_json_dict_array(q->call, q->models);
+                (void) bus_reply_json_dict_array(q->call, q->models);
         else
                 (void) reply_lab_error(q->call, &q->first_error);
         sd_bus_message_unref(q->call);
@@ -319,7 +293,7 @@ static void info_query_done(Backend *backend, json_t *reply, const LabError *err
         InfoQuery *q = userdata;
 
         if (reply)
-                (void) reply_json_dict(q->call, reply);
+                (void) bus_reply_json_dict(q->call, reply);
         else
                 (void) reply_lab_error(q->call, error);
 }
@@ -380,7 +354,7 @@ static int method_list_system_prompts(sd_bus_message *m, void *userdata, sd_bus_
         r = prompt_catalog_list(b->manager->prompts, &list);
         if (r < 0)
                 return r;
-        return reply_json_dict_array(m, list);
+        return bus_reply_json_dict_array(m, list);
 }
 
 static int method_get_system_prompt(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -495,7 +469,7 @@ static int method_list_benchmarks(sd_bus_message *m, void *userdata, sd_bus_erro
                 return r < 0 ? r : 1;
 
         list = benchmark_registry_to_json(b->manager->benchmarks, b->manager->default_benchmark);
-        return reply_json_dict_array(m, list);
+        return bus_reply_json_dict_array(m, list);
 }
 
 static int method_set_default_benchmark(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -606,7 +580,7 @@ static int method_list_regions(sd_bus_message *m, void *userdata, sd_bus_error *
 
         for (size_t i = 0; i < grid_table_size(b->manager->grid); i++)
                 json_array_append_new(list, grid_region_to_json(grid_table_nth(b->manager->grid, i)));
-        return reply_json_dict_array(m, list);
+        return bus_reply_json_dict_array(m, list);
 }
 
 /* --- results --------------------------------------------------------------------------------- */
@@ -627,7 +601,7 @@ static int method_get_session_summary(sd_bus_message *m, void *userdata, sd_bus_
         r = store_session_summary(b->manager->store, uid, &summary);
         if (r < 0)
                 return log_error_errno(r, "Failed to compute the session summary: %m");
-        return reply_json_dict(m, summary);
+        return bus_reply_json_dict(m, summary);
 }
 
 static int method_clear_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -715,7 +689,7 @@ static int method_list_runs(sd_bus_message *m, void *userdata, sd_bus_error *err
         r = store_list_runs(b->manager->store, &f, &list);
         if (r < 0)
                 return log_error_errno(r, "Failed to list runs: %m");
-        return reply_json_dict_array(m, list);
+        return bus_reply_json_dict_array(m, list);
 }
 
 static int method_export_runs(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -765,7 +739,7 @@ static int method_get_energy_status(sd_bus_message *m, void *userdata, sd_bus_er
         if (r <= 0)
                 return r < 0 ? r : 1;
         status = energy_monitor_status_json(b->manager->energy);
-        return reply_json_dict(m, status);
+        return bus_reply_json_dict(m, status);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

@@ -147,19 +147,13 @@ static int method_get_transcript(sd_bus_message *m, void *userdata, sd_bus_error
 }
 
 static int method_get_result(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Run *r = userdata;
         int k;
 
         k = bus_authorize(bus_of(r), m, r->uid, error);
         if (k <= 0)
                 return k < 0 ? k : 1;
-        k = sd_bus_message_new_method_return(m, &reply);
-        if (k >= 0)
-                k = bus_message_append_json_dict(reply, r->result);
-        if (k < 0)
-                return k;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_reply_json_dict(m, r->result);
 }
 
 static int append_phases(sd_bus_message *reply, Run *r) {

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "bus-json.h"
 #include "bus-util.h"
 
 int bus_message_sender_uid(sd_bus_message *m, uid_t *ret) {
@@ -46,4 +47,30 @@ int bus_path_get_id(const char *path, const char *prefix, uint64_t *ret) {
                 return -ENXIO;
         *ret = v;
         return 0;
+}
+
+int bus_reply_json_dict(sd_bus_message *m, json_t *obj) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_message_append_json_dict(reply, obj);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+int bus_reply_json_dict_array(sd_bus_message *m, json_t *array) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_message_append_json_dict_array(reply, array);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
