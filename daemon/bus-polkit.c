@@ -7,6 +7,9 @@
 #include "log.h"
 
 #define POLKIT_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC) /* interactive authentication takes a while */
+/* An answer is normally taken by the re-dispatched call at once. One that was not (the object went
+ * away meanwhile, so sd-bus answered the call itself) is dropped after this long. */
+#define POLKIT_STALE_USEC (10 * USEC_PER_SEC)
 
 struct PolkitRegistry {
         bool enabled;
@@ -19,6 +22,7 @@ typedef struct Query {
         sd_bus_slot *slot;
         char *action;
         bool done;
+        uint64_t done_usec; /* CLOCK_MONOTONIC */
         bool authorized;
         bool challenge;
         char *failure; /* polkit itself failed */
@@ -61,6 +65,7 @@ static int polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         int r, authorized = 0, challenge = 0;
 
         q->done = true;
+        q->done_usec = now_usec(CLOCK_MONOTONIC);
         q->slot = sd_bus_slot_unref(q->slot);
         if (e) {
                 log_warning("polkit check for %s failed, denying: %s", q->action, e->message ?: e->name);
@@ -86,6 +91,22 @@ static int polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         return 1;
 }
 
+static gboolean query_is_stale(gpointer key, gpointer value, gpointer userdata) {
+        const Query *q = value;
+        uint64_t now = *(const uint64_t *) userdata;
+
+        return q->done && now > q->done_usec + POLKIT_STALE_USEC;
+}
+
+static void drop_stale_queries(PolkitRegistry *registry) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        guint n;
+
+        n = g_hash_table_foreach_remove(registry->queries, query_is_stale, &now);
+        if (n > 0)
+                log_debug("Dropped %u polkit answer(s) that no call took.", n);
+}
+
 static int start_query(sd_bus_message *call, const char *action, PolkitRegistry *registry) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *pk = NULL;
         sd_bus *bus = sd_bus_message_get_bus(call);
@@ -96,6 +117,7 @@ static int start_query(sd_bus_message *call, const char *action, PolkitRegistry 
 
         if (!sender)
                 return -EBADMSG;
+        drop_stale_queries(registry);
         r = sd_bus_message_new_method_call(bus, &pk, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");

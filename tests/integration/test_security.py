@@ -20,6 +20,7 @@ import pty
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 sys.dont_write_bytecode = True
@@ -323,6 +324,27 @@ class AuthorizationTest(SecurityCase):
         self.polkit_mock("ReleaseHangingCalls")
         status = self.alice.result(pending)
         self.assertIn("sources", status)
+
+    @lab_options(config_extra={"Daemon": {"LingerSec": "1"}})
+    def test_an_answer_no_call_takes_is_dropped(self):
+        """polkit answers after the run went away: sd-bus answers the call itself (UnknownObject), and the
+        answer the daemon kept for the call is dropped later rather than kept for ever."""
+        self.set_allowed([RUN, MANAGE])
+        run = self.alice.start_run(request())
+        self.assertEqual(self.wait_finished(self.alice, run)[0], "done")
+        self.polkit_mock("SimulateHangActions", [MANAGE])
+        n = len(self.polkit_checks())
+        pending = self.bob.call_async(run, RUN_IFACE, "GetTranscript", reply_type="(ss)")
+        self.pump_until(lambda: self.checks_for(self.bob, MANAGE, since=n), 10, "the polkit check")
+        self.pump_until(lambda: any(s.member == "RunRemoved" for s in self.signals), 10, "the run to go away")
+        self.polkit_mock("ReleaseHangingCalls")
+        with self.assertAgentError("org.freedesktop.DBus.Error.UnknownObject"):
+            self.bob.result(pending)
+        time.sleep(10.5)  # POLKIT_STALE_USEC
+        self.polkit_mock("SimulateHangActions", [])
+        with self.assertAgentError("PermissionDenied"):
+            self.bob.call(MANAGER_PATH, MANAGER_IFACE, "GetEnergyStatus", None, "(a{sv})")
+        self.wait_for_log("Dropped 1 polkit answer(s) that no call took.")
 
     def test_interactive_authorization(self):
         self.set_allowed([])
