@@ -671,6 +671,21 @@ class PowerSimTest(unittest.TestCase):
         self.assertGreaterEqual(sim.wraps("intel-rapl:0"), 3)
         self.assertEqual(drops, sim.wraps("intel-rapl:0"))
 
+    def test_no_read_is_torn_at_a_wrap(self):
+        """Every read parses as llmlabd parses it (digits, then only whitespace), across many wraps:
+        a shorter number is never seen with the old digits' tail after it."""
+        sim = self.sim(max_range_uj=20_000, profile={"idle": 8.0}, initial_phase="idle")  # a wrap every ~5 ms
+        fd = os.open(os.path.join(sim.powercap, "intel-rapl:0", "energy_uj"), os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        deadline, n = time.monotonic() + 1.0, 0
+        while time.monotonic() < deadline:
+            text = os.pread(fd, 64, 0)
+            self.assertRegex(text, rb"^[0-9]+[ \t\n]*$")
+            self.assertLessEqual(int(text), 20_000)
+            n += 1
+        self.assertGreater(sim.wraps("intel-rapl:0"), 50)
+        sys.stderr.write("%d reads across %d wraps\n" % (n, sim.wraps("intel-rapl:0")))
+
     def pump_writer(self, sim, zone, t_ns, timeout=5.0):
         """Wait until the writer has written the value for instant t_ns (power is 0 after it)."""
         want = sim.counter_uj(zone, t_ns)
