@@ -10,20 +10,10 @@
 #include "ctl-result.h"
 #include "ctl-run-show.h"
 
+#include "test-capture.h"
+
 #include <glib.h>
 #include <math.h>
-
-/* Runs @print with a memory FILE and returns what it wrote. */
-#define CAPTURE(var, f, stmt)                            \
-        do {                                             \
-                char *_buf = NULL;                       \
-                size_t _size = 0;                        \
-                FILE *f = open_memstream(&_buf, &_size); \
-                g_assert_nonnull(f);                     \
-                stmt;                                    \
-                g_assert_cmpint(fclose(f), ==, 0);       \
-                var = _buf;                              \
-        } while (0)
 
 /* --- numbers with units ------------------------------------------------------------------------ */
 
