@@ -628,6 +628,17 @@ class LabTestCase(unittest.TestCase):
         """Context manager: the block must raise the D-Bus error `name` (a short name such as
         "InvalidArgument" means org.llmlab.Lab1.Error.InvalidArgument). The GLib.Error is in
         cm.exception, its message in cm.message."""
+        def decode(exc):
+            if not isinstance(exc, GLib.Error):
+                return None
+            remote = Gio.DBusError.get_remote_error(exc)
+            Gio.DBusError.strip_remote_error(exc)
+            return remote, exc.message
+        return self.assertErrorContext(name, decode)
+
+    def assertErrorContext(self, name, decode):
+        """The context manager behind assertDBusError: decode(exception) gives (full error name,
+        message) for the errors it knows, None for any other exception, which passes through."""
         test = self
         full = name if "." in name else ERROR_PREFIX + name
 
@@ -641,13 +652,12 @@ class LabTestCase(unittest.TestCase):
             def __exit__(self, exc_type, exc, tb):
                 if exc is None:
                     test.fail("expected D-Bus error %s, got success" % full)
-                if not isinstance(exc, GLib.Error):
+                decoded = decode(exc)
+                if decoded is None:
                     return False
-                remote = Gio.DBusError.get_remote_error(exc)
-                test.assertEqual(remote, full, "D-Bus error: %s" % exc.message)
-                Gio.DBusError.strip_remote_error(exc)
+                test.assertEqual(decoded[0], full, "D-Bus error: %s" % decoded[1])
                 self.exception = exc
-                self.message = exc.message
+                self.message = decoded[1]
                 return True
 
         return _Ctx()

@@ -361,27 +361,8 @@ class SystemLabTestCase(labtest.LabTestCase):
 
     def assertAgentError(self, name):
         """Like assertDBusError, for AgentError (short names are org.llmlab.Lab1.Error.*)."""
-        test = self
-        full = name if "." in name else labtest.ERROR_PREFIX + name
-
-        class _Ctx:
-            exception = None
-            message = None
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, exc_type, exc, tb):
-                if exc is None:
-                    test.fail("expected D-Bus error %s, got success" % full)
-                if not isinstance(exc, AgentError):
-                    return False
-                test.assertEqual(exc.name, full, "D-Bus error: %s" % exc.message)
-                self.exception = exc
-                self.message = exc.message
-                return True
-
-        return _Ctx()
+        return self.assertErrorContext(
+            name, lambda exc: (exc.name, exc.message) if isinstance(exc, AgentError) else None)
 
 
 # --------------------------------------------------------------------------------- the agent process
