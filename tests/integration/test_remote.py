@@ -162,7 +162,11 @@ class SshTest(RemoteCase):
         self.assertIn("Accepted publickey for root", log)
 
     def test_unreachable_host(self):
-        proc = self.remote_ctl("root@127.0.0.1:%d" % free_port(), "status", check=False)
+        # A port bound but not listening refuses connections, and no other test can take it meanwhile.
+        closed = socket.socket()
+        self.addCleanup(closed.close)
+        closed.bind(("127.0.0.1", 0))
+        proc = self.remote_ctl("root@127.0.0.1:%d" % closed.getsockname()[1], "status", check=False)
         self.assertEqual(proc.returncode, 1)
         lines = [line for line in proc.stderr.splitlines() if line.startswith("llmlabctl:")]
         self.assertRegex(lines[0], r"^llmlabctl: Failed to get the daemon's status: .+")
